@@ -1,0 +1,840 @@
+//! GenAI normalization: the many spellings of the same fact (OpenTelemetry gen_ai.* current and
+//! deprecated, OpenInference, OpenLIT, OpenLLMetry, vLLM, Plumb's own `plumb.*`) fill one set of
+//! promoted columns.
+//!
+//! Scalar columns are driven by [`MAPPINGS`]: one row per (attribute, column), and the first
+//! row in table order whose attribute is present wins, so current spellings are listed before
+//! deprecated ones. Messages, documents and time-to-first-token need more than one attribute
+//! and have a function each below. The original attributes are always kept in the span's map;
+//! nothing here removes information.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::trace::v1::span::Event;
+use plumb_store::records::{GenAiFields, RetrievalDocument};
+use serde_json::Value as Json;
+
+use crate::attributes::AttrView;
+
+/// A promoted column filled from attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    OperationName,
+    ProviderName,
+    RequestModel,
+    ResponseModel,
+    InputTokens,
+    OutputTokens,
+    CacheReadInputTokens,
+    CacheCreationInputTokens,
+    ReasoningOutputTokens,
+    TimeToFirstChunk,
+    TimePerOutputToken,
+    FinishReasons,
+    OutputType,
+    ConversationId,
+    AgentName,
+    ToolName,
+    Route,
+    CostUsd,
+    QueueTime,
+    Engine,
+    GpuPool,
+    CacheHit,
+    RetryCount,
+    Fallback,
+    ErrorType,
+}
+
+/// Who spells an attribute this way; documentation only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// OpenTelemetry GenAI semantic conventions, current spelling.
+    GenAi,
+    /// OpenTelemetry GenAI semantic conventions, an older spelling still sent by instrumentations.
+    GenAiDeprecated,
+    OpenInference,
+    /// OpenLIT's span attributes.
+    OpenLit,
+    /// vLLM's request spans.
+    Vllm,
+    /// Plumb's own attributes (gateways and serving layers set these).
+    Plumb,
+    /// General OpenTelemetry semantic conventions (HTTP, errors).
+    Otel,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Mapping {
+    pub attribute: &'static str,
+    pub column: Column,
+    pub source: Source,
+}
+
+const fn m(attribute: &'static str, column: Column, source: Source) -> Mapping {
+    Mapping {
+        attribute,
+        column,
+        source,
+    }
+}
+
+use Column as C;
+use Source as S;
+
+/// Attribute → column; for each column the first attribute present (in this order) wins.
+pub const MAPPINGS: &[Mapping] = &[
+    m("gen_ai.operation.name", C::OperationName, S::GenAi),
+    m("gen_ai.provider.name", C::ProviderName, S::GenAi),
+    m("gen_ai.system", C::ProviderName, S::GenAiDeprecated),
+    m("llm.provider", C::ProviderName, S::OpenInference),
+    m("llm.system", C::ProviderName, S::OpenInference),
+    m("gen_ai.request.model", C::RequestModel, S::GenAi),
+    m("llm.model_name", C::RequestModel, S::OpenInference),
+    m("gen_ai.response.model", C::ResponseModel, S::GenAi),
+    m("llm.model_name", C::ResponseModel, S::OpenInference),
+    m("gen_ai.usage.input_tokens", C::InputTokens, S::GenAi),
+    m(
+        "gen_ai.usage.prompt_tokens",
+        C::InputTokens,
+        S::GenAiDeprecated,
+    ),
+    m("llm.token_count.prompt", C::InputTokens, S::OpenInference),
+    m("gen_ai.usage.output_tokens", C::OutputTokens, S::GenAi),
+    m(
+        "gen_ai.usage.completion_tokens",
+        C::OutputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "llm.token_count.completion",
+        C::OutputTokens,
+        S::OpenInference,
+    ),
+    m(
+        "gen_ai.usage.cache_read.input_tokens",
+        C::CacheReadInputTokens,
+        S::GenAi,
+    ),
+    m(
+        "gen_ai.usage.cache_read_input_tokens",
+        C::CacheReadInputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "gen_ai.usage.input_tokens.cached",
+        C::CacheReadInputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "llm.token_count.prompt_details.cache_read",
+        C::CacheReadInputTokens,
+        S::OpenInference,
+    ),
+    m(
+        "gen_ai.usage.cache_creation.input_tokens",
+        C::CacheCreationInputTokens,
+        S::GenAi,
+    ),
+    m(
+        "gen_ai.usage.cache_creation_input_tokens",
+        C::CacheCreationInputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "gen_ai.usage.input_tokens.cache_write",
+        C::CacheCreationInputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "llm.token_count.prompt_details.cache_write",
+        C::CacheCreationInputTokens,
+        S::OpenInference,
+    ),
+    m(
+        "gen_ai.usage.reasoning.output_tokens",
+        C::ReasoningOutputTokens,
+        S::GenAi,
+    ),
+    m(
+        "gen_ai.usage.output_tokens.reasoning",
+        C::ReasoningOutputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "gen_ai.usage.reasoning_tokens",
+        C::ReasoningOutputTokens,
+        S::GenAiDeprecated,
+    ),
+    m(
+        "llm.token_count.completion_details.reasoning",
+        C::ReasoningOutputTokens,
+        S::OpenInference,
+    ),
+    m(
+        "gen_ai.response.time_to_first_chunk",
+        C::TimeToFirstChunk,
+        S::GenAi,
+    ),
+    m(
+        "gen_ai.server.time_to_first_token",
+        C::TimeToFirstChunk,
+        S::OpenLit,
+    ),
+    m(
+        "gen_ai.latency.time_to_first_token",
+        C::TimeToFirstChunk,
+        S::Vllm,
+    ),
+    m("plumb.time_to_first_token", C::TimeToFirstChunk, S::Plumb),
+    m(
+        "gen_ai.server.time_per_output_token",
+        C::TimePerOutputToken,
+        S::OpenLit,
+    ),
+    m(
+        "plumb.time_per_output_token",
+        C::TimePerOutputToken,
+        S::Plumb,
+    ),
+    m("gen_ai.response.finish_reasons", C::FinishReasons, S::GenAi),
+    m("gen_ai.output.type", C::OutputType, S::GenAi),
+    m("gen_ai.conversation.id", C::ConversationId, S::GenAi),
+    m("session.id", C::ConversationId, S::OpenInference),
+    m("gen_ai.agent.name", C::AgentName, S::GenAi),
+    m("agent.name", C::AgentName, S::OpenInference),
+    m("gen_ai.tool.name", C::ToolName, S::GenAi),
+    m("tool.name", C::ToolName, S::OpenInference),
+    m("plumb.route", C::Route, S::Plumb),
+    m("http.route", C::Route, S::Otel),
+    m("plumb.cost_usd", C::CostUsd, S::Plumb),
+    m("gen_ai.usage.cost", C::CostUsd, S::OpenLit),
+    m("llm.cost.total", C::CostUsd, S::OpenInference),
+    m("plumb.queue_time", C::QueueTime, S::Plumb),
+    m("gen_ai.latency.time_in_queue", C::QueueTime, S::Vllm),
+    m("plumb.engine", C::Engine, S::Plumb),
+    m("plumb.route.engine", C::Engine, S::Plumb),
+    m("plumb.gpu_pool", C::GpuPool, S::Plumb),
+    m("plumb.route.pool", C::GpuPool, S::Plumb),
+    m("plumb.cache_hit", C::CacheHit, S::Plumb),
+    m("plumb.route.cache_hit", C::CacheHit, S::Plumb),
+    m("plumb.retry_count", C::RetryCount, S::Plumb),
+    m("plumb.route.retry_count", C::RetryCount, S::Plumb),
+    m("plumb.fallback", C::Fallback, S::Plumb),
+    m("plumb.route.fallback", C::Fallback, S::Plumb),
+    m("error.type", C::ErrorType, S::Otel),
+];
+
+/// Event names that mark the first streamed chunk of a response.
+pub const FIRST_TOKEN_EVENTS: &[&str] = &[
+    // OpenInference's OpenAI instrumentation
+    "First Token Stream Event",
+    // OpenLLMetry, one per chunk: the first one counts
+    "gen_ai.content.completion.chunk",
+    "gen_ai.first_token",
+];
+
+/// OpenInference span kinds as GenAI operation names, used when no operation name is set.
+const OPENINFERENCE_KINDS: &[(&str, &str)] = &[
+    ("LLM", "chat"),
+    ("EMBEDDING", "embeddings"),
+    ("TOOL", "execute_tool"),
+    ("AGENT", "invoke_agent"),
+    ("RETRIEVER", "retrieval"),
+    ("RERANKER", "rerank"),
+    ("CHAIN", "chain"),
+];
+
+/// The span facts normalization needs besides attributes.
+pub struct SpanFacts<'a> {
+    pub service_name: &'a str,
+    pub span_name: &'a str,
+    pub start_time_unix_nano: i64,
+    pub end_time_unix_nano: i64,
+    pub is_error: bool,
+    pub events: &'a [Event],
+}
+
+/// Fills the promoted columns of one span (cost is added later from the price table).
+pub fn normalize(attrs: &AttrView<'_>, span: &SpanFacts<'_>) -> GenAiFields {
+    let mut g = GenAiFields::default();
+    let mut route = None;
+    for mapping in MAPPINGS {
+        apply(&mut g, &mut route, attrs, mapping);
+    }
+    if g.operation_name.is_none() {
+        g.operation_name = attrs.string("openinference.span.kind").and_then(|k| {
+            OPENINFERENCE_KINDS
+                .iter()
+                .find(|(kind, _)| k.eq_ignore_ascii_case(kind))
+                .map(|(_, op)| op.to_string())
+        });
+    }
+    if g.response_time_to_first_chunk.is_none() {
+        g.response_time_to_first_chunk = ttft_from_events(span);
+    }
+    if g.time_per_output_token.is_none() {
+        g.time_per_output_token = time_per_output_token(span, &g);
+    }
+    if g.error_type.is_none() && span.is_error {
+        g.error_type = exception_type(span.events);
+    }
+    g.input_text = input_text(attrs, span.events);
+    g.output_text = output_text(attrs, span.events);
+    g.retrieval_documents = retrieval_documents(attrs);
+    g.route = route.unwrap_or_else(|| {
+        format!(
+            "{}/{}",
+            span.service_name,
+            g.operation_name.as_deref().unwrap_or(span.span_name)
+        )
+    });
+    g
+}
+
+fn apply(g: &mut GenAiFields, route: &mut Option<String>, a: &AttrView<'_>, m: &Mapping) {
+    fn set<T>(slot: &mut Option<T>, v: impl FnOnce() -> Option<T>) {
+        if slot.is_none() {
+            *slot = v();
+        }
+    }
+    let k = m.attribute;
+    match m.column {
+        C::OperationName => set(&mut g.operation_name, || a.string(k)),
+        C::ProviderName => set(&mut g.provider_name, || a.string(k)),
+        C::RequestModel => set(&mut g.request_model, || a.string(k)),
+        C::ResponseModel => set(&mut g.response_model, || a.string(k)),
+        C::InputTokens => set(&mut g.usage_input_tokens, || a.int(k)),
+        C::OutputTokens => set(&mut g.usage_output_tokens, || a.int(k)),
+        C::CacheReadInputTokens => set(&mut g.usage_cache_read_input_tokens, || a.int(k)),
+        C::CacheCreationInputTokens => set(&mut g.usage_cache_creation_input_tokens, || a.int(k)),
+        C::ReasoningOutputTokens => set(&mut g.usage_reasoning_output_tokens, || a.int(k)),
+        C::TimeToFirstChunk => set(&mut g.response_time_to_first_chunk, || a.float(k)),
+        C::TimePerOutputToken => set(&mut g.time_per_output_token, || a.float(k)),
+        C::FinishReasons => set(&mut g.response_finish_reasons, || a.strings(k)),
+        C::OutputType => set(&mut g.output_type, || a.string(k)),
+        C::ConversationId => set(&mut g.conversation_id, || a.string(k)),
+        C::AgentName => set(&mut g.agent_name, || a.string(k)),
+        C::ToolName => set(&mut g.tool_name, || a.string(k)),
+        C::Route => set(route, || a.string(k)),
+        C::CostUsd => set(&mut g.cost_usd, || a.float(k)),
+        C::QueueTime => set(&mut g.queue_time, || a.float(k)),
+        C::Engine => set(&mut g.engine, || a.string(k)),
+        C::GpuPool => set(&mut g.gpu_pool, || a.string(k)),
+        C::CacheHit => set(&mut g.cache_hit, || a.bool(k)),
+        C::RetryCount => set(&mut g.retry_count, || a.int(k)),
+        C::Fallback => set(&mut g.fallback, || a.bool(k)),
+        C::ErrorType => set(&mut g.error_type, || a.string(k)),
+    }
+}
+
+fn ttft_from_events(span: &SpanFacts<'_>) -> Option<f64> {
+    span.events
+        .iter()
+        .filter(|e| FIRST_TOKEN_EVENTS.contains(&e.name.as_str()))
+        .map(|e| e.time_unix_nano as i64)
+        .min()
+        .filter(|t| *t >= span.start_time_unix_nano)
+        .map(|t| (t - span.start_time_unix_nano) as f64 / 1e9)
+}
+
+/// Decode time per output token: the time after the first token over the tokens after it.
+fn time_per_output_token(span: &SpanFacts<'_>, g: &GenAiFields) -> Option<f64> {
+    let ttft = g.response_time_to_first_chunk?;
+    let tokens = g.usage_output_tokens.filter(|t| *t > 1)?;
+    let total = (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e9;
+    let decode = total - ttft;
+    (decode >= 0.0).then(|| decode / (tokens - 1) as f64)
+}
+
+fn exception_type(events: &[Event]) -> Option<String> {
+    events
+        .iter()
+        .find(|e| e.name == "exception")
+        .and_then(|e| AttrView::new(&e.attributes).string("exception.type"))
+}
+
+/// Groups `prefix.N.rest` attributes by N (in index order) into `rest -> value`.
+fn indexed<'a>(attrs: &AttrView<'a>, prefix: &str) -> BTreeMap<usize, BTreeMap<&'a str, String>> {
+    let mut out: BTreeMap<usize, BTreeMap<&'a str, String>> = BTreeMap::new();
+    for (key, value) in attrs.iter() {
+        let Some(rest) = key.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((idx, field)) = rest.split_once('.') else {
+            continue;
+        };
+        let Ok(idx) = idx.parse::<usize>() else {
+            continue;
+        };
+        out.entry(idx)
+            .or_default()
+            .insert(field, crate::attributes::value_text(value));
+    }
+    out
+}
+
+/// A message as (role, text).
+type Message = (Option<String>, String);
+
+/// Renders messages as text: one message is its text; several are `role: text` lines.
+fn render(messages: Vec<Message>) -> Option<String> {
+    match messages.len() {
+        0 => None,
+        1 => messages.into_iter().next().map(|(_, t)| t),
+        _ => Some(
+            messages
+                .into_iter()
+                .map(|(role, text)| match role {
+                    Some(r) => format!("{r}: {text}"),
+                    None => text,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    }
+}
+
+/// Text of a message's content: a string, or parts with `content` / `text`.
+fn content_text(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Array(parts) => {
+            let texts: Vec<String> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    Json::String(s) => Some(s.clone()),
+                    Json::Object(o) => o
+                        .get("content")
+                        .or_else(|| o.get("text"))
+                        .and_then(|c| c.as_str().map(str::to_string)),
+                    _ => None,
+                })
+                .collect();
+            (!texts.is_empty()).then(|| texts.join("\n"))
+        }
+        Json::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Messages from a JSON document: an array of `{role, content | parts}`, or a bare string.
+fn json_messages(text: &str) -> Vec<Message> {
+    match serde_json::from_str::<Json>(text) {
+        Ok(Json::Array(items)) => items
+            .iter()
+            .filter_map(|m| match m {
+                Json::Object(o) => {
+                    let text = o
+                        .get("parts")
+                        .and_then(content_text)
+                        .or_else(|| o.get("content").and_then(content_text))?;
+                    Some((
+                        o.get("role").and_then(|r| r.as_str()).map(str::to_string),
+                        text,
+                    ))
+                }
+                Json::String(s) => Some((None, s.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![(None, text.to_string())],
+    }
+}
+
+/// Messages from flattened, indexed attributes (OpenInference `llm.input_messages.N.message.*`,
+/// OpenLLMetry `gen_ai.prompt.N.*`).
+fn indexed_messages(
+    attrs: &AttrView<'_>,
+    prefix: &str,
+    role_key: &str,
+    content_key: &str,
+) -> Vec<Message> {
+    indexed(attrs, prefix)
+        .into_values()
+        .filter_map(|fields| {
+            let text = fields.get(content_key).cloned().or_else(|| {
+                // OpenInference multi-part content: message.contents.M.message_content.text
+                let parts: Vec<&String> = fields
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.starts_with("message.contents.") && k.ends_with(".message_content.text")
+                    })
+                    .map(|(_, v)| v)
+                    .collect();
+                (!parts.is_empty()).then(|| {
+                    parts
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            })?;
+            Some((fields.get(role_key).cloned(), text))
+        })
+        .collect()
+}
+
+fn event_attr(events: &[Event], event: &str, attr: &str) -> Option<String> {
+    events
+        .iter()
+        .find(|e| e.name == event)
+        .and_then(|e| AttrView::new(&e.attributes).string(attr))
+}
+
+/// The prompt: the first source present among the conventions' spellings.
+pub fn input_text(a: &AttrView<'_>, events: &[Event]) -> Option<String> {
+    if let Some(s) = a.string("gen_ai.input.messages") {
+        return render(json_messages(&s));
+    }
+    let msgs = indexed_messages(a, "llm.input_messages.", "message.role", "message.content");
+    if !msgs.is_empty() {
+        return render(msgs);
+    }
+    let msgs = indexed_messages(a, "gen_ai.prompt.", "role", "content");
+    if !msgs.is_empty() {
+        return render(msgs);
+    }
+    if let Some(s) = a
+        .string("gen_ai.prompt")
+        .or_else(|| event_attr(events, "gen_ai.content.prompt", "gen_ai.prompt"))
+    {
+        return render(json_messages(&s));
+    }
+    a.string("input.value")
+}
+
+/// The response: the first source present among the conventions' spellings.
+pub fn output_text(a: &AttrView<'_>, events: &[Event]) -> Option<String> {
+    if let Some(s) = a.string("gen_ai.output.messages") {
+        return render(
+            json_messages(&s)
+                .into_iter()
+                .map(|(_, t)| (None, t))
+                .collect(),
+        );
+    }
+    let msgs = indexed_messages(a, "llm.output_messages.", "message.role", "message.content");
+    if !msgs.is_empty() {
+        return render(msgs.into_iter().map(|(_, t)| (None, t)).collect());
+    }
+    let msgs = indexed_messages(a, "gen_ai.completion.", "role", "content");
+    if !msgs.is_empty() {
+        return render(msgs.into_iter().map(|(_, t)| (None, t)).collect());
+    }
+    if let Some(s) = a
+        .string("gen_ai.completion")
+        .or_else(|| event_attr(events, "gen_ai.content.completion", "gen_ai.completion"))
+    {
+        return render(
+            json_messages(&s)
+                .into_iter()
+                .map(|(_, t)| (None, t))
+                .collect(),
+        );
+    }
+    a.string("output.value")
+}
+
+/// OpenInference `retrieval.documents.N.document.{id,score,content}`.
+pub fn retrieval_documents(a: &AttrView<'_>) -> Option<Vec<RetrievalDocument>> {
+    let docs: Vec<RetrievalDocument> = indexed(a, "retrieval.documents.")
+        .into_values()
+        .map(|f| RetrievalDocument {
+            id: f.get("document.id").cloned(),
+            score: f.get("document.score").and_then(|s| s.parse().ok()),
+            content: f.get("document.content").cloned(),
+        })
+        .collect();
+    (!docs.is_empty()).then_some(docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::test_support::*;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+
+    fn facts<'a>(events: &'a [Event]) -> SpanFacts<'a> {
+        SpanFacts {
+            service_name: "svc",
+            span_name: "span",
+            start_time_unix_nano: 1_000_000_000,
+            end_time_unix_nano: 3_000_000_000,
+            is_error: false,
+            events,
+        }
+    }
+
+    fn norm(kvs: &[KeyValue]) -> GenAiFields {
+        normalize(&AttrView::new(kvs), &facts(&[]))
+    }
+
+    /// The value a mapping's column holds, as text, for the table-driven test.
+    fn column_text(g: &GenAiFields, route: &str, c: Column) -> Option<String> {
+        let s = |v: &Option<String>| v.clone();
+        let n = |v: &Option<i64>| v.map(|x| x.to_string());
+        let f = |v: &Option<f64>| v.map(|x| x.to_string());
+        let b = |v: &Option<bool>| v.map(|x| x.to_string());
+        match c {
+            C::OperationName => s(&g.operation_name),
+            C::ProviderName => s(&g.provider_name),
+            C::RequestModel => s(&g.request_model),
+            C::ResponseModel => s(&g.response_model),
+            C::InputTokens => n(&g.usage_input_tokens),
+            C::OutputTokens => n(&g.usage_output_tokens),
+            C::CacheReadInputTokens => n(&g.usage_cache_read_input_tokens),
+            C::CacheCreationInputTokens => n(&g.usage_cache_creation_input_tokens),
+            C::ReasoningOutputTokens => n(&g.usage_reasoning_output_tokens),
+            C::TimeToFirstChunk => f(&g.response_time_to_first_chunk),
+            C::TimePerOutputToken => f(&g.time_per_output_token),
+            C::FinishReasons => g.response_finish_reasons.as_ref().map(|v| v.join(",")),
+            C::OutputType => s(&g.output_type),
+            C::ConversationId => s(&g.conversation_id),
+            C::AgentName => s(&g.agent_name),
+            C::ToolName => s(&g.tool_name),
+            C::Route => Some(route.to_string()),
+            C::CostUsd => f(&g.cost_usd),
+            C::QueueTime => f(&g.queue_time),
+            C::Engine => s(&g.engine),
+            C::GpuPool => s(&g.gpu_pool),
+            C::CacheHit => b(&g.cache_hit),
+            C::RetryCount => n(&g.retry_count),
+            C::Fallback => b(&g.fallback),
+            C::ErrorType => s(&g.error_type),
+        }
+    }
+
+    /// A value of the column's type, as an attribute, and its expected text.
+    fn sample(m: &Mapping) -> (KeyValue, String) {
+        match m.column {
+            C::InputTokens
+            | C::OutputTokens
+            | C::CacheReadInputTokens
+            | C::CacheCreationInputTokens
+            | C::ReasoningOutputTokens
+            | C::RetryCount => (i(m.attribute, 17), "17".into()),
+            C::TimeToFirstChunk | C::TimePerOutputToken | C::CostUsd | C::QueueTime => {
+                (f(m.attribute, 0.25), "0.25".into())
+            }
+            C::CacheHit | C::Fallback => (b(m.attribute, true), "true".into()),
+            _ => (s(m.attribute, "v-1"), "v-1".into()),
+        }
+    }
+
+    /// A value of the column's type that differs from `sample`'s.
+    fn other_sample(m: &Mapping) -> KeyValue {
+        match sample(m).0.value.and_then(|v| v.value) {
+            Some(Value::IntValue(_)) => i(m.attribute, 99),
+            Some(Value::DoubleValue(_)) => f(m.attribute, 9.5),
+            Some(Value::BoolValue(_)) => b(m.attribute, false),
+            _ => s(m.attribute, "later"),
+        }
+    }
+
+    /// One check per row of MAPPINGS: the attribute alone fills its column.
+    #[test]
+    fn every_mapping_fills_its_column() {
+        for mapping in MAPPINGS {
+            let (kv, expected) = sample(mapping);
+            let g = norm(std::slice::from_ref(&kv));
+            assert_eq!(
+                column_text(&g, &g.route, mapping.column).as_deref(),
+                Some(expected.as_str()),
+                "{} ({:?}) should fill {:?}",
+                mapping.attribute,
+                mapping.source,
+                mapping.column
+            );
+        }
+    }
+
+    /// For each column, the first listed spelling wins over later ones.
+    #[test]
+    fn earlier_spellings_win() {
+        let mut seen = Vec::new();
+        for (idx, mapping) in MAPPINGS.iter().enumerate() {
+            if seen.contains(&mapping.column) {
+                continue;
+            }
+            seen.push(mapping.column);
+            let later: Vec<&Mapping> = MAPPINGS[idx + 1..]
+                .iter()
+                .filter(|o| o.column == mapping.column && o.attribute != mapping.attribute)
+                .collect();
+            if later.is_empty() {
+                continue;
+            }
+            let (first, expected) = sample(mapping);
+            let mut kvs: Vec<KeyValue> = later.iter().map(|o| other_sample(o)).collect();
+            kvs.push(first);
+            let g = norm(&kvs);
+            assert_eq!(
+                column_text(&g, &g.route, mapping.column).as_deref(),
+                Some(expected.as_str()),
+                "{} must win for {:?}",
+                mapping.attribute,
+                mapping.column
+            );
+        }
+    }
+
+    #[test]
+    fn route_falls_back_to_service_and_operation() {
+        assert_eq!(
+            norm(&[s("gen_ai.operation.name", "chat")]).route,
+            "svc/chat"
+        );
+        assert_eq!(norm(&[]).route, "svc/span");
+        assert_eq!(
+            norm(&[s("http.route", "/v1/chat"), s("plumb.route", "support-bot")]).route,
+            "support-bot"
+        );
+    }
+
+    #[test]
+    fn openinference_span_kind_gives_an_operation() {
+        assert_eq!(
+            norm(&[s("openinference.span.kind", "LLM")])
+                .operation_name
+                .as_deref(),
+            Some("chat")
+        );
+    }
+
+    #[test]
+    fn semconv_messages_fill_input_and_output_text() {
+        let g = norm(&[
+            s(
+                "gen_ai.input.messages",
+                r#"[{"role":"system","parts":[{"type":"text","content":"Be brief."}]},{"role":"user","parts":[{"type":"text","content":"Capital of France?"}]}]"#,
+            ),
+            s(
+                "gen_ai.output.messages",
+                r#"[{"role":"assistant","parts":[{"type":"text","content":"Paris."}],"finish_reason":"stop"}]"#,
+            ),
+        ]);
+        assert_eq!(
+            g.input_text.as_deref(),
+            Some("system: Be brief.\nuser: Capital of France?")
+        );
+        assert_eq!(g.output_text.as_deref(), Some("Paris."));
+    }
+
+    #[test]
+    fn openinference_messages_and_values() {
+        let g = norm(&[
+            s("llm.input_messages.0.message.role", "system"),
+            s("llm.input_messages.0.message.content", "Be brief."),
+            s("llm.input_messages.1.message.role", "user"),
+            s("llm.input_messages.1.message.content", "Hi"),
+            s("llm.output_messages.0.message.role", "assistant"),
+            s("llm.output_messages.0.message.content", "Hello"),
+        ]);
+        assert_eq!(g.input_text.as_deref(), Some("system: Be brief.\nuser: Hi"));
+        assert_eq!(g.output_text.as_deref(), Some("Hello"));
+        let g = norm(&[
+            s("input.value", "question?"),
+            s("output.value", "{\"a\":1}"),
+        ]);
+        assert_eq!(g.input_text.as_deref(), Some("question?"));
+        assert_eq!(g.output_text.as_deref(), Some("{\"a\":1}"));
+    }
+
+    #[test]
+    fn deprecated_prompt_and_completion() {
+        let g = norm(&[
+            s("gen_ai.prompt.0.role", "user"),
+            s("gen_ai.prompt.0.content", "Hi"),
+            s("gen_ai.completion.0.role", "assistant"),
+            s("gen_ai.completion.0.content", "Hello"),
+        ]);
+        assert_eq!(
+            (g.input_text.as_deref(), g.output_text.as_deref()),
+            (Some("Hi"), Some("Hello"))
+        );
+        let g = norm(&[
+            s("gen_ai.prompt", r#"[{"role":"user","content":"Hi"}]"#),
+            s("gen_ai.completion", "plain answer"),
+        ]);
+        assert_eq!(
+            (g.input_text.as_deref(), g.output_text.as_deref()),
+            (Some("Hi"), Some("plain answer"))
+        );
+    }
+
+    #[test]
+    fn prompt_and_completion_events() {
+        let ev = |name: &str, key: &str, v: &str| Event {
+            name: name.into(),
+            attributes: vec![s(key, v)],
+            ..Default::default()
+        };
+        let events = [
+            ev("gen_ai.content.prompt", "gen_ai.prompt", "Hi"),
+            ev("gen_ai.content.completion", "gen_ai.completion", "Hello"),
+        ];
+        let g = normalize(&AttrView::new(&[]), &facts(&events));
+        assert_eq!(
+            (g.input_text.as_deref(), g.output_text.as_deref()),
+            (Some("Hi"), Some("Hello"))
+        );
+    }
+
+    #[test]
+    fn retrieval_documents_are_collected_in_order() {
+        let g = norm(&[
+            s("retrieval.documents.1.document.id", "b"),
+            s("retrieval.documents.0.document.id", "a"),
+            f("retrieval.documents.0.document.score", 0.9),
+            s(
+                "retrieval.documents.0.document.content",
+                "Paris is the capital.",
+            ),
+        ]);
+        let docs = g.retrieval_documents.unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].id.as_deref(), Some("a"));
+        assert_eq!(docs[0].score, Some(0.9));
+        assert_eq!(docs[0].content.as_deref(), Some("Paris is the capital."));
+        assert_eq!(docs[1].id.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn ttft_and_tpot_from_stream_events() {
+        for name in FIRST_TOKEN_EVENTS {
+            let events = [
+                Event {
+                    name: name.to_string(),
+                    time_unix_nano: 1_500_000_000,
+                    ..Default::default()
+                },
+                Event {
+                    name: name.to_string(),
+                    time_unix_nano: 1_700_000_000,
+                    ..Default::default()
+                },
+            ];
+            let g = normalize(
+                &AttrView::new(&[i("gen_ai.usage.output_tokens", 11)]),
+                &facts(&events),
+            );
+            assert_eq!(g.response_time_to_first_chunk, Some(0.5), "{name}");
+            // 2 s total, 0.5 s to the first token, 10 tokens after it.
+            assert_eq!(g.time_per_output_token, Some(0.15), "{name}");
+        }
+    }
+
+    #[test]
+    fn error_type_from_exception_event() {
+        let events = [Event {
+            name: "exception".into(),
+            attributes: vec![s("exception.type", "RateLimitError")],
+            ..Default::default()
+        }];
+        let mut f = facts(&events);
+        f.is_error = true;
+        let g = normalize(&AttrView::new(&[]), &f);
+        assert_eq!(g.error_type.as_deref(), Some("RateLimitError"));
+    }
+}

@@ -1,0 +1,139 @@
+//! OTLP/gRPC receiver (tonic): the trace, metrics and logs services, gzip accepted.
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::IngestError;
+use crate::ingest::Ingest;
+
+#[derive(Clone)]
+pub struct OtlpGrpc {
+    ingest: Ingest,
+    project: String,
+}
+
+fn status(e: IngestError) -> Status {
+    match e {
+        IngestError::Invalid(m) => Status::invalid_argument(m),
+        e @ IngestError::TooLarge { .. } => Status::invalid_argument(e.to_string()),
+        e @ IngestError::UnsupportedMediaType(_) => Status::invalid_argument(e.to_string()),
+        IngestError::Overloaded { retry_after, .. } => Status::with_error_details(
+            tonic::Code::ResourceExhausted,
+            e_msg(retry_after),
+            ErrorDetails::with_retry_info(Some(retry_after)),
+        ),
+        e @ IngestError::Storage(_) => Status::unavailable(e.to_string()),
+    }
+}
+
+fn e_msg(retry_after: std::time::Duration) -> String {
+    format!(
+        "Plumb is overloaded: writes wait to be flushed; retry after {} s",
+        retry_after.as_secs().max(1)
+    )
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let rejected = self
+            .ingest
+            .traces(&self.project, request.get_ref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: (rejected.count > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected.count,
+                error_message: rejected.message(),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let rejected = self
+            .ingest
+            .logs(&self.project, request.get_ref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: (rejected.count > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: rejected.count,
+                error_message: rejected.message(),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let rejected = self
+            .ingest
+            .metrics(&self.project, request.get_ref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: (rejected.count > 0).then(|| ExportMetricsPartialSuccess {
+                rejected_data_points: rejected.count,
+                error_message: rejected.message(),
+            }),
+        }))
+    }
+}
+
+/// The three OTLP services as one tonic router, ready to serve.
+pub fn router(ingest: Ingest, project: &str, max_message_bytes: usize) -> tonic::service::Routes {
+    let svc = OtlpGrpc {
+        ingest,
+        project: project.to_string(),
+    };
+    tonic::service::Routes::new(
+        TraceServiceServer::new(svc.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        MetricsServiceServer::new(svc.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max_message_bytes),
+    )
+    .add_service(
+        LogsServiceServer::new(svc)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max_message_bytes),
+    )
+}

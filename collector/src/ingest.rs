@@ -1,0 +1,70 @@
+//! The receivers' common path: convert a decoded export request into rows and store them
+//! durably. gRPC and HTTP differ only in how they decode and how they answer.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use plumb_store::records::{logs_batch, metrics_batch, spans_batch};
+use plumb_store::{Store, Table};
+
+use crate::convert::Rejections;
+use crate::error::IngestError;
+use crate::pricing::PriceTable;
+use crate::{logs, metrics, spans};
+
+/// Shared by all receivers.
+#[derive(Clone)]
+pub struct Ingest {
+    store: Store,
+    prices: Arc<PriceTable>,
+}
+
+impl Ingest {
+    pub fn new(store: Store, prices: PriceTable) -> Self {
+        Ingest {
+            store,
+            prices: Arc::new(prices),
+        }
+    }
+
+    pub async fn traces(
+        &self,
+        project: &str,
+        req: &ExportTraceServiceRequest,
+    ) -> Result<Rejections, IngestError> {
+        let (rows, rejected) = spans::convert(req, project, &self.prices)?;
+        if !rows.is_empty() {
+            let batch = spans_batch(&rows).map_err(|e| IngestError::Storage(e.to_string()))?;
+            self.store.write(Table::Spans, project, batch).await?;
+        }
+        Ok(rejected)
+    }
+
+    pub async fn logs(
+        &self,
+        project: &str,
+        req: &ExportLogsServiceRequest,
+    ) -> Result<Rejections, IngestError> {
+        let (rows, rejected) = logs::convert(req, project)?;
+        if !rows.is_empty() {
+            let batch = logs_batch(&rows).map_err(|e| IngestError::Storage(e.to_string()))?;
+            self.store.write(Table::Logs, project, batch).await?;
+        }
+        Ok(rejected)
+    }
+
+    pub async fn metrics(
+        &self,
+        project: &str,
+        req: &ExportMetricsServiceRequest,
+    ) -> Result<Rejections, IngestError> {
+        let (rows, rejected) = metrics::convert(req, project)?;
+        if !rows.is_empty() {
+            let batch = metrics_batch(&rows).map_err(|e| IngestError::Storage(e.to_string()))?;
+            self.store.write(Table::Metrics, project, batch).await?;
+        }
+        Ok(rejected)
+    }
+}

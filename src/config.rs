@@ -1,0 +1,162 @@
+//! Configuration: `plumb.toml` (optional), overridden by `PLUMB_*` environment variables and
+//! command-line flags (clap reads both). Every option has a safe default: loopback addresses,
+//! a local data directory, bounded memory.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use plumb_collector::Price;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub collector: CollectorConfig,
+    pub query: QueryConfig,
+    pub pricing: PricingConfig,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            collector: CollectorConfig::default(),
+            query: QueryConfig::default(),
+            pricing: PricingConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub otlp_grpc_addr: String,
+    pub otlp_http_addr: String,
+    pub http_addr: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            otlp_grpc_addr: "127.0.0.1:4317".into(),
+            otlp_http_addr: "127.0.0.1:4318".into(),
+            http_addr: "127.0.0.1:3000".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `s3://bucket/prefix`, `file:///path`, `memory://`; default: `<data_dir>/objects`.
+    pub object_store: Option<String>,
+    pub flush_bytes: usize,
+    pub flush_age_secs: u64,
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            object_store: None,
+            flush_bytes: 64 << 20,
+            flush_age_secs: 60,
+            max_buffered_bytes: 512 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Largest request body (after decompression) or gRPC message accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    pub memory_limit_bytes: usize,
+    pub timeout_secs: u64,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            memory_limit_bytes: 1 << 30,
+            timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Model name (or prefix) -> US$ per million tokens.
+    pub models: BTreeMap<String, Price>,
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is an error only when the user named it.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (Path::new("plumb.toml").to_path_buf(), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("reading config {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(FileConfig::default())
+            }
+            Err(e) => Err(e).with_context(|| format!("reading config {}", path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback() {
+        let c = FileConfig::default();
+        for a in [
+            &c.server.otlp_grpc_addr,
+            &c.server.otlp_http_addr,
+            &c.server.http_addr,
+        ] {
+            assert!(a.starts_with("127.0.0.1:"), "{a}");
+        }
+    }
+
+    #[test]
+    fn toml_overrides_and_prices_parse() {
+        let c: FileConfig = toml::from_str(
+            r#"
+            [storage]
+            flush_age_secs = 5
+            [pricing.models.my-llama]
+            input = 0.1
+            output = 0.2
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.storage.flush_age_secs, 5);
+        assert_eq!(c.pricing.models["my-llama"].output, 0.2);
+        assert!(toml::from_str::<FileConfig>("[storage]\nflush_agee = 1").is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! `plumb`: the binary. Parses the command line, loads configuration and runs a command:
+//! `serve` wires the store, the OTLP receivers and the HTTP API together; `sql` queries a data
+//! directory or a running server.
+
+mod config;
+mod serve;
+mod sql_cmd;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plumb",
+    version,
+    about = "Observability and evaluation for LLM and agent systems: OTLP in, Parquet on object storage, SQL out."
+)]
+pub struct Cli {
+    /// Where the WAL, the catalog and (by default) the Parquet files live.
+    #[arg(
+        long,
+        global = true,
+        env = "PLUMB_DATA_DIR",
+        default_value = "./plumb-data"
+    )]
+    data_dir: PathBuf,
+    /// Configuration file (TOML); flags and PLUMB_* variables override it.
+    #[arg(long, global = true, env = "PLUMB_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every role in one process: OTLP receivers, storage, query API.
+    Serve(serve::ServeArgs),
+    /// Run one read-only SQL query and print the result.
+    Sql(sql_cmd::SqlArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PLUMB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let file_config = config::FileConfig::load(cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(cli.data_dir, file_config, args).await,
+            Command::Sql(args) => sql_cmd::run(cli.data_dir, file_config, args).await,
+        }
+    })
+}

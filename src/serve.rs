@@ -1,0 +1,170 @@
+//! `plumb serve`: every role in one process.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use plumb_collector::{grpc, http as otlp_http, Ingest, PriceTable};
+use plumb_store::{QueryLimits, Store, StoreConfig, DEFAULT_PROJECT};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::FileConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Host to listen on for every role whose address is not given explicitly
+    /// (e.g. 0.0.0.0 to accept remote connections; the default is loopback only).
+    #[arg(long, env = "PLUMB_LISTEN")]
+    listen: Option<String>,
+    /// OTLP/gRPC address (port 0 picks a free port).
+    #[arg(long, env = "PLUMB_OTLP_GRPC_ADDR")]
+    otlp_grpc_addr: Option<String>,
+    /// OTLP/HTTP address.
+    #[arg(long, env = "PLUMB_OTLP_HTTP_ADDR")]
+    otlp_http_addr: Option<String>,
+    /// Web UI and JSON API address.
+    #[arg(long, env = "PLUMB_HTTP_ADDR")]
+    http_addr: Option<String>,
+    /// Object store for Parquet files: s3://bucket/prefix, file:///path or memory://.
+    #[arg(long, env = "PLUMB_OBJECT_STORE")]
+    object_store: Option<String>,
+    /// Flush buffered rows to Parquet once the oldest is this many seconds old.
+    #[arg(long, env = "PLUMB_FLUSH_AGE_SECS")]
+    flush_age_secs: Option<u64>,
+    /// Largest OTLP request accepted, in bytes (after decompression).
+    #[arg(long, env = "PLUMB_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+}
+
+fn address(
+    explicit: Option<String>,
+    configured: &str,
+    listen: Option<&str>,
+) -> anyhow::Result<SocketAddr> {
+    let text = match (explicit, listen) {
+        (Some(a), _) => a,
+        (None, Some(host)) => {
+            let port = configured.rsplit(':').next().unwrap_or("0");
+            format!("{host}:{port}")
+        }
+        (None, None) => configured.to_string(),
+    };
+    text.parse().with_context(|| {
+        format!("{text:?} is not a socket address (expected host:port, e.g. 127.0.0.1:4317)")
+    })
+}
+
+async fn bind(role: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {role} to {addr}: is another process using the port?"))?;
+    // Scripts and tests read these lines to find the ports.
+    println!("listening {role} {}", listener.local_addr()?);
+    Ok(listener)
+}
+
+pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow::Result<()> {
+    let listen = args.listen.as_deref();
+    let grpc_addr = address(args.otlp_grpc_addr, &cfg.server.otlp_grpc_addr, listen)?;
+    let otlp_http_addr = address(args.otlp_http_addr, &cfg.server.otlp_http_addr, listen)?;
+    let http_addr = address(args.http_addr, &cfg.server.http_addr, listen)?;
+    let max_body = args.max_body_bytes.unwrap_or(cfg.collector.max_body_bytes);
+
+    let store_config = StoreConfig {
+        object_store_url: args.object_store.or(cfg.storage.object_store.clone()),
+        flush_bytes: cfg.storage.flush_bytes,
+        flush_age: Duration::from_secs(args.flush_age_secs.unwrap_or(cfg.storage.flush_age_secs)),
+        max_buffered_bytes: cfg.storage.max_buffered_bytes,
+        query_limits: QueryLimits {
+            memory_bytes: cfg.query.memory_limit_bytes,
+            timeout: Duration::from_secs(cfg.query.timeout_secs),
+        },
+        ..StoreConfig::new(&data_dir)
+    };
+    let (store, replay) = Store::open(store_config)
+        .await
+        .context("opening the store")?;
+    if replay.rows > 0 {
+        tracing::info!(
+            rows = replay.rows,
+            segments = replay.segments,
+            "replayed the write-ahead log"
+        );
+    }
+    let flusher = store.spawn_flusher(Duration::from_millis(500));
+    let ingest = Ingest::new(
+        store.clone(),
+        PriceTable::with_overrides(&cfg.pricing.models),
+    );
+
+    let grpc_listener = bind("otlp-grpc", grpc_addr).await?;
+    let otlp_http_listener = bind("otlp-http", otlp_http_addr).await?;
+    let http_listener = bind("http", http_addr).await?;
+    use std::io::Write;
+    std::io::stdout().flush()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let grpc_routes = grpc::router(ingest.clone(), DEFAULT_PROJECT, max_body);
+    let grpc_task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_routes(grpc_routes)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                stopped(stop_rx.clone()),
+            ),
+    );
+    let otlp_http_app = otlp_http::router(ingest, DEFAULT_PROJECT, max_body);
+    let otlp_http_task = tokio::spawn(
+        axum::serve(otlp_http_listener, otlp_http_app)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    let api = plumb_web::router(plumb_web::ApiState {
+        store: store.clone(),
+        project: DEFAULT_PROJECT.to_string(),
+    });
+    let http_task = tokio::spawn(
+        axum::serve(http_listener, api)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    tracing::info!(data_dir = %data_dir.display(), "plumb is running");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight, then flushing");
+    let _ = stop_tx.send(true);
+    let _ = grpc_task.await;
+    let _ = otlp_http_task.await;
+    let _ = http_task.await;
+    flusher.abort();
+    store.shutdown().await.context("final flush")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

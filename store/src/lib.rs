@@ -1,0 +1,229 @@
+//! `plumb-store`: Plumb's data model and everything that keeps it.
+//!
+//! The write path reads top to bottom in module order: rows arrive as [`records`] (shaped by
+//! [`schema`]), are appended to the [`wal`] and made queryable by the [`write_buffer`], turned
+//! into Parquet by the [`persister`] and made visible through the [`catalog`]. The [`query`]
+//! engine reads files and buffered rows together. [`Store`] wires these together and runs the
+//! background flush.
+
+pub mod catalog;
+pub mod error;
+pub mod object_store_url;
+pub mod persister;
+pub mod query;
+pub mod records;
+pub mod schema;
+pub mod wal;
+pub mod write_buffer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use object_store::ObjectStore;
+use tokio::sync::Mutex as AsyncMutex;
+
+pub use catalog::{Catalog, ParquetFile};
+pub use error::{Result, StoreError};
+pub use query::{QueryEngine, QueryError, QueryLimits, QueryOutput};
+pub use schema::Table;
+pub use write_buffer::{BufferLimits, ReplayStats, WriteBuffer};
+
+/// The project that owns data when no API keys are configured.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// Storage settings, each with a safe default.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Where Parquet files go: a local directory (default `<data_dir>/objects`), `s3://bucket/prefix`,
+    /// `file:///abs/path` or `memory://`.
+    pub object_store_url: Option<String>,
+    /// Flush once this many bytes are buffered...
+    pub flush_bytes: usize,
+    /// ...or once the oldest buffered row is this old.
+    pub flush_age: Duration,
+    /// Refuse writes (overload) while this many bytes wait for a flush.
+    pub max_buffered_bytes: usize,
+    pub query_limits: QueryLimits,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            object_store_url: None,
+            flush_bytes: 64 << 20,
+            flush_age: Duration::from_secs(60),
+            max_buffered_bytes: 512 << 20,
+            query_limits: QueryLimits::default(),
+        }
+    }
+}
+
+/// The opened store: write, query, flush.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: StoreConfig,
+    catalog: Catalog,
+    buffer: WriteBuffer,
+    object_store: Arc<dyn ObjectStore>,
+    query: QueryEngine,
+    /// One flush at a time, so generations are persisted in order.
+    flush_lock: AsyncMutex<()>,
+    _lock_file: std::fs::File,
+}
+
+impl Store {
+    /// Opens the data directory: takes its lock, migrates the catalog, replays the WAL.
+    pub async fn open(config: StoreConfig) -> Result<(Store, ReplayStats)> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let lock_file = lock_data_dir(&config.data_dir)?;
+        let object_store =
+            object_store_url::open(&config.data_dir, config.object_store_url.as_deref())?;
+        let catalog = Catalog::open_sqlite(&config.data_dir.join("catalog.db")).await?;
+        let files = catalog.files().await?;
+        let through = catalog.flushed_through_segment().await?;
+        let (buffer, replay) = WriteBuffer::open(
+            config.data_dir.join("wal"),
+            through,
+            files,
+            BufferLimits {
+                max_buffered_bytes: config.max_buffered_bytes,
+            },
+        )?;
+        let query = QueryEngine::new(
+            buffer.clone(),
+            object_store.clone(),
+            config.query_limits.clone(),
+        );
+        let store = Store {
+            inner: Arc::new(Inner {
+                config,
+                catalog,
+                buffer,
+                object_store,
+                query,
+                flush_lock: AsyncMutex::new(()),
+                _lock_file: lock_file,
+            }),
+        };
+        Ok((store, replay))
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Durably stores rows of `table` for `project`; returns after the WAL fsync.
+    pub async fn write(&self, table: Table, project: &str, batch: RecordBatch) -> Result<()> {
+        self.inner.buffer.write(table, project, batch).await
+    }
+
+    pub fn query_engine(&self) -> &QueryEngine {
+        &self.inner.query
+    }
+
+    pub async fn sql(&self, project: &str, sql: &str) -> Result<QueryOutput, QueryError> {
+        self.inner.query.sql(project, sql).await
+    }
+
+    pub fn buffer(&self) -> &WriteBuffer {
+        &self.inner.buffer
+    }
+
+    /// Persists everything buffered so far to Parquet and commits it to the catalog.
+    pub async fn flush(&self) -> Result<usize> {
+        let _guard = self.inner.flush_lock.lock().await;
+        self.inner.buffer.rotate().await?;
+        let mut written = 0;
+        // Oldest first, stopping at the first failure: the checkpoint must never pass a
+        // generation that is not yet persisted.
+        for generation in self.inner.buffer.persisting() {
+            let mut files = Vec::new();
+            for ((table, project), batches) in &generation.batches {
+                match persister::persist(&self.inner.object_store, *table, project, batches).await {
+                    Ok(mut f) => files.append(&mut f),
+                    Err(e) => {
+                        for f in &files {
+                            persister::discard(&self.inner.object_store, f).await;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if let Err(e) = self
+                .inner
+                .catalog
+                .commit_flush(&files, generation.through_segment)
+                .await
+            {
+                for f in &files {
+                    persister::discard(&self.inner.object_store, f).await;
+                }
+                return Err(e);
+            }
+            written += files.len();
+            tracing::debug!(generation = generation.id, files = files.len(), "flushed");
+            self.inner.buffer.complete(generation.id, files);
+            self.inner.buffer.truncate_wal(generation.through_segment)?;
+        }
+        Ok(written)
+    }
+
+    /// Flushes when the buffer is large or old enough. Returns whether it flushed.
+    pub async fn maybe_flush(&self) -> Result<bool> {
+        let (bytes, age) = self.inner.buffer.active_size();
+        let due = bytes >= self.inner.config.flush_bytes
+            || age.is_some_and(|a| a >= self.inner.config.flush_age)
+            || !self.inner.buffer.persisting().is_empty();
+        if due {
+            self.flush().await?;
+        }
+        Ok(due)
+    }
+
+    /// Runs the background flush until the returned handle is aborted.
+    pub fn spawn_flusher(&self, tick: Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(e) = store.maybe_flush().await {
+                    tracing::error!(error = %e, "flush failed; rows stay in the WAL and memory and the flush is retried");
+                }
+            }
+        })
+    }
+
+    /// Flushes what is buffered and closes the catalog.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.flush().await?;
+        self.inner.catalog.close().await;
+        Ok(())
+    }
+}
+
+/// Takes an exclusive lock on the data directory so two servers never share one WAL.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Config(format!(
+            "data directory {} is in use by another Plumb process; stop it, or query it with --url",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}

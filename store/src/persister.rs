@@ -1,0 +1,211 @@
+//! Turns a generation of buffered rows into Parquet files on the object store.
+//!
+//! Files are laid out as `{table}/project={project}/date={YYYY-MM-DD}/hour={HH}/{uuid}.parquet`,
+//! one per table, project and hour of the table's time column, sorted by the table's sort
+//! columns so that time and service filters prune row groups and pages. Compression is zstd;
+//! page-level statistics (and so the page index) are on; `trace_id` has a bloom filter.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::{
+    concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
+};
+use arrow::datatypes::TimestampNanosecondType;
+use arrow::record_batch::RecordBatch;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::catalog::ParquetFile;
+use crate::error::Result;
+use crate::schema::Table;
+
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+
+/// Writes the rows of one table and project; returns the files written (not yet in the catalog).
+pub async fn persist(
+    store: &Arc<dyn ObjectStore>,
+    table: Table,
+    project: &str,
+    batches: &[RecordBatch],
+) -> Result<Vec<ParquetFile>> {
+    if batches.is_empty() {
+        return Ok(vec![]);
+    }
+    let all = concat_batches(&table.schema(), batches)?;
+    let mut files = Vec::new();
+    for (hour, rows) in split_by_hour(table, &all)? {
+        let sorted = sort_for_pruning(table, &rows)?;
+        let (min_time, max_time) = time_range(table, &sorted);
+        let bytes = encode_parquet(table, &sorted)?;
+        let path = file_path(table, project, hour);
+        let size_bytes = bytes.len() as u64;
+        store
+            .put(&ObjectPath::from(path.as_str()), PutPayload::from(bytes))
+            .await?;
+        files.push(ParquetFile {
+            project: project.to_string(),
+            table,
+            path,
+            size_bytes,
+            row_count: sorted.num_rows() as u64,
+            min_time,
+            max_time,
+        });
+    }
+    Ok(files)
+}
+
+fn times(
+    table: Table,
+    batch: &RecordBatch,
+) -> &arrow::array::PrimitiveArray<TimestampNanosecondType> {
+    batch
+        .column_by_name(table.time_column())
+        .expect("every table has its time column")
+        .as_primitive::<TimestampNanosecondType>()
+}
+
+fn split_by_hour(table: Table, batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
+    let t = times(table, batch);
+    let mut hours: Vec<i64> = t
+        .values()
+        .iter()
+        .map(|v| v.div_euclid(NANOS_PER_HOUR))
+        .collect();
+    let first = hours.first().copied();
+    if hours.iter().all(|h| Some(*h) == first) {
+        return Ok(first.map(|h| (h, batch.clone())).into_iter().collect());
+    }
+    let per_row = hours.clone();
+    hours.sort_unstable();
+    hours.dedup();
+    let mut out = Vec::with_capacity(hours.len());
+    for h in hours {
+        let mask = BooleanArray::from(per_row.iter().map(|x| *x == h).collect::<Vec<_>>());
+        out.push((h, filter_record_batch(batch, &mask)?));
+    }
+    Ok(out)
+}
+
+fn sort_for_pruning(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns: Vec<SortColumn> = table
+        .sort_columns()
+        .iter()
+        .map(|c| SortColumn {
+            values: batch.column_by_name(c).expect("sort column exists").clone(),
+            options: None,
+        })
+        .collect();
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(take_record_batch(batch, &indices)?)
+}
+
+fn time_range(table: Table, batch: &RecordBatch) -> (i64, i64) {
+    let t = times(table, batch);
+    let min = arrow::compute::min(t).unwrap_or_default();
+    let max = arrow::compute::max(t).unwrap_or_default();
+    (min, max)
+}
+
+/// Parquet writer settings of every file Plumb writes.
+pub fn writer_properties(table: Table) -> WriterProperties {
+    let schema = table.schema();
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(64 * 1024))
+        .set_sorting_columns(Some(
+            table
+                .sort_columns()
+                .iter()
+                .map(|c| SortingColumn {
+                    column_idx: schema.index_of(c).expect("sort column exists") as i32,
+                    descending: false,
+                    nulls_first: true,
+                })
+                .collect(),
+        ));
+    for c in table.bloom_filter_columns() {
+        b = b.set_column_bloom_filter_enabled(ColumnPath::from(*c), true);
+    }
+    // Free text rarely repeats: a dictionary only costs time there.
+    for c in ["input_text", "output_text", "body"] {
+        if schema.field_with_name(c).is_ok() {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+        }
+    }
+    b.build()
+}
+
+fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
+    let mut w = ArrowWriter::try_new(&mut out, table.schema(), Some(writer_properties(table)))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(out)
+}
+
+fn file_path(table: Table, project: &str, hour: i64) -> String {
+    let start = chrono::DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default();
+    format!(
+        "{}/project={}/date={}/hour={}/{}.parquet",
+        table.name(),
+        project,
+        start.format("%Y-%m-%d"),
+        start.format("%H"),
+        uuid::Uuid::now_v7()
+    )
+}
+
+/// Deletes a file that was written but never committed (best effort).
+pub async fn discard(store: &Arc<dyn ObjectStore>, file: &ParquetFile) {
+    if let Err(e) = store.delete(&ObjectPath::from(file.path.as_str())).await {
+        tracing::warn!(path = %file.path, error = %e, "could not delete an uncommitted file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{logs_batch, LogRecord};
+    use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn splits_by_hour_and_sorts() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let rows: Vec<LogRecord> = [(3, "b"), (1, "a"), (NANOS_PER_HOUR + 5, "a")]
+            .into_iter()
+            .map(|(t, s)| LogRecord {
+                project: "p".into(),
+                time_unix_nano: t,
+                service_name: s.into(),
+                ..Default::default()
+            })
+            .collect();
+        let files = persist(&store, Table::Logs, "p", &[logs_batch(&rows).unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            (files[0].min_time, files[0].max_time, files[0].row_count),
+            (1, 3, 2)
+        );
+        assert!(files[0]
+            .path
+            .starts_with("logs/project=p/date=1970-01-01/hour=00/"));
+        assert!(files[1].path.contains("hour=01"));
+        let head = store
+            .head(&ObjectPath::from(files[0].path.as_str()))
+            .await
+            .unwrap();
+        assert_eq!(head.size, files[0].size_bytes);
+    }
+}

@@ -1,0 +1,160 @@
+//! The SQL engine: one DataFusion context per query with the project's tables registered,
+//! read-only, with a memory limit and a timeout.
+
+mod output;
+mod sandbox;
+mod table_provider;
+mod time_bounds;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::ObjectStore;
+
+pub use output::{cell_text, to_csv, to_json_rows, JsonRows};
+pub use sandbox::check_read_only;
+pub use table_provider::{PlumbTable, STORE_URL};
+pub use time_bounds::TimeBounds;
+
+use crate::schema::Table;
+use crate::write_buffer::WriteBuffer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("SQL is read-only in Plumb: `{0}` is refused. Use SELECT (or EXPLAIN / SHOW TABLES).")]
+    ReadOnly(String),
+    #[error("invalid SQL: {0}")]
+    Invalid(String),
+    #[error("query failed: {0}")]
+    Execution(String),
+    #[error("query exceeded its time limit of {0:?}; narrow the time range or add filters")]
+    Timeout(Duration),
+    #[error("query exceeded its memory limit of {limit} bytes; aggregate more or narrow the time range ({detail})")]
+    MemoryLimit { limit: usize, detail: String },
+}
+
+impl From<datafusion::error::DataFusionError> for QueryError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as E;
+        match e {
+            E::SQL(..) | E::Plan(_) | E::SchemaError(..) => QueryError::Invalid(e.to_string()),
+            E::ResourcesExhausted(detail) => QueryError::MemoryLimit { limit: 0, detail },
+            other => QueryError::Execution(other.to_string()),
+        }
+    }
+}
+
+/// Per-query limits.
+#[derive(Debug, Clone)]
+pub struct QueryLimits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            memory_bytes: 1 << 30,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The result of a query.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryOutput {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+#[derive(Clone)]
+pub struct QueryEngine {
+    buffer: WriteBuffer,
+    object_store: Arc<dyn ObjectStore>,
+    limits: QueryLimits,
+}
+
+impl QueryEngine {
+    pub fn new(
+        buffer: WriteBuffer,
+        object_store: Arc<dyn ObjectStore>,
+        limits: QueryLimits,
+    ) -> Self {
+        QueryEngine {
+            buffer,
+            object_store,
+            limits,
+        }
+    }
+
+    /// A fresh context that sees only `project`'s rows.
+    pub fn context(&self, project: &str) -> Result<SessionContext, QueryError> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        {
+            let opts = config.options_mut();
+            // Decode only the rows that pass the filters: a trace lookup must not decode every
+            // prompt in a row group.
+            opts.execution.parquet.pushdown_filters = true;
+            opts.execution.parquet.reorder_filters = true;
+            opts.execution.parquet.enable_page_index = true;
+            opts.execution.parquet.bloom_filter_on_read = true;
+            opts.sql_parser.enable_ident_normalization = true;
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(QueryError::from)?;
+        let url = url_for_store();
+        runtime.register_object_store(&url, self.object_store.clone());
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+        datafusion_functions_json::register_all(&mut ctx).map_err(QueryError::from)?;
+        for table in Table::ALL {
+            ctx.register_table(
+                table.name(),
+                Arc::new(PlumbTable::new(table, project, self.buffer.clone())),
+            )
+            .map_err(QueryError::from)?;
+        }
+        Ok(ctx)
+    }
+
+    /// Runs one read-only statement for `project`.
+    pub async fn sql(&self, project: &str, sql: &str) -> Result<QueryOutput, QueryError> {
+        check_read_only(sql)?;
+        let ctx = self.context(project)?;
+        let limits = self.limits.clone();
+        let run = async move {
+            let df = ctx.sql(sql).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            Ok::<_, datafusion::error::DataFusionError>(QueryOutput { schema, batches })
+        };
+        match tokio::time::timeout(limits.timeout, run).await {
+            Err(_) => Err(QueryError::Timeout(limits.timeout)),
+            Ok(Err(e)) => Err(match QueryError::from(e) {
+                QueryError::MemoryLimit { detail, .. } => QueryError::MemoryLimit {
+                    limit: limits.memory_bytes,
+                    detail,
+                },
+                other => other,
+            }),
+            Ok(Ok(out)) => Ok(out),
+        }
+    }
+}
+
+fn url_for_store() -> url::Url {
+    url::Url::parse(STORE_URL).expect("static URL parses")
+}

@@ -1,0 +1,129 @@
+//! The DataFusion table behind `spans`, `logs` and `metrics`: the project's Parquet files from
+//! the catalog (pruned by time before any file is opened) unioned with its buffered rows.
+//!
+//! One provider is bound to one project, so tenant scoping does not depend on the user's SQL:
+//! another project's files and rows are never part of the plan.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::config::TableParquetOptions;
+use datafusion::common::{DFSchema, Result as DfResult};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::time_bounds::TimeBounds;
+use crate::schema::Table;
+use crate::write_buffer::WriteBuffer;
+
+/// The URL under which the store's object store is registered in every query context.
+pub const STORE_URL: &str = "plumb://store";
+
+#[derive(Debug)]
+pub struct PlumbTable {
+    table: Table,
+    project: String,
+    buffer: WriteBuffer,
+}
+
+impl PlumbTable {
+    pub fn new(table: Table, project: &str, buffer: WriteBuffer) -> Self {
+        PlumbTable {
+            table,
+            project: project.to_string(),
+            buffer,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for PlumbTable {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Filters prune files and row groups, but DataFusion re-checks every row.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let schema = self.table.schema();
+        let snapshot = self.buffer.snapshot(self.table, &self.project);
+        let bounds = TimeBounds::from_filters(self.table.time_column(), filters);
+
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+
+        let files: Vec<_> = snapshot
+            .files
+            .iter()
+            .filter(|f| bounds.overlaps(f.min_time, f.max_time))
+            .collect();
+        if !files.is_empty() {
+            let partitions = state.config_options().execution.target_partitions.max(1);
+            let mut groups: Vec<Vec<PartitionedFile>> =
+                vec![Vec::new(); partitions.min(files.len())];
+            let n = groups.len();
+            for (i, f) in files.iter().enumerate() {
+                groups[i % n].push(PartitionedFile::new(f.path.clone(), f.size_bytes));
+            }
+            let options = TableParquetOptions {
+                global: state.config_options().execution.parquet.clone(),
+                ..Default::default()
+            };
+            let mut source = ParquetSource::new(schema.clone()).with_table_parquet_options(options);
+            if let Some(predicate) = conjunction(filters.iter().cloned()) {
+                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+            }
+            let config =
+                FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, Arc::new(source))
+                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                    .with_projection_indices(projection.cloned())?
+                    .with_limit(limit)
+                    .build();
+            inputs.push(DataSourceExec::from_data_source(config));
+        }
+
+        if !snapshot.batches.is_empty() {
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &[snapshot.batches],
+                schema.clone(),
+                projection.cloned(),
+            )?);
+        }
+
+        if inputs.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema,
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        UnionExec::try_new(inputs)
+    }
+}

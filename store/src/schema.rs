@@ -1,0 +1,286 @@
+//! Arrow schemas of the tables users query: `spans`, `logs`, `metrics`.
+//!
+//! These schemas are the contract of DESIGN.md ("SQL tables and their main columns") and the
+//! on-disk Parquet layout at once, so a column is added here, in `records`, and in
+//! docs/schema.md together. Attribute maps are `Map<Utf8, Utf8>` rather than one column per key:
+//! wide exploded schemas are what made peers slow, and `span_attributes['key']` still works in SQL.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+/// One of the tables Plumb stores. The name is the SQL table name and the object-store prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Spans,
+    Logs,
+    Metrics,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::Spans, Table::Logs, Table::Metrics];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Spans => "spans",
+            Table::Logs => "logs",
+            Table::Metrics => "metrics",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Stable one-byte tag used in the write-ahead log.
+    pub fn tag(self) -> u8 {
+        match self {
+            Table::Spans => 1,
+            Table::Logs => 2,
+            Table::Metrics => 3,
+        }
+    }
+
+    pub fn from_tag(tag: u8) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.tag() == tag)
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Spans => spans_schema(),
+            Table::Logs => logs_schema(),
+            Table::Metrics => metrics_schema(),
+        }
+    }
+
+    /// The timestamp column that partitions files by hour and prunes time filters.
+    pub fn time_column(self) -> &'static str {
+        match self {
+            Table::Spans => "start_time",
+            Table::Logs | Table::Metrics => "time",
+        }
+    }
+
+    /// Columns a file is sorted by: the usual filters (service, then time) so row-group and
+    /// page statistics prune them.
+    pub fn sort_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Spans => &["service_name", "start_time"],
+            Table::Logs => &["service_name", "time"],
+            Table::Metrics => &["metric_name", "service_name", "time"],
+        }
+    }
+
+    /// Columns with a Parquet bloom filter: point lookups by id.
+    pub fn bloom_filter_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Spans | Table::Logs => &["trace_id"],
+            Table::Metrics => &[],
+        }
+    }
+}
+
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// `Map<Utf8, Utf8>` with the entry names Arrow's `MapBuilder` produces.
+pub fn attributes_type() -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Utf8, true),
+            ])),
+            false,
+        )),
+        false,
+    )
+}
+
+pub fn event_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("time", timestamp_type(), false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("attributes", attributes_type(), false),
+    ])
+}
+
+pub fn link_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("trace_id", DataType::Utf8, false),
+        Field::new("span_id", DataType::Utf8, false),
+        Field::new("attributes", attributes_type(), false),
+    ])
+}
+
+pub fn document_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, true),
+        Field::new("content", DataType::Utf8, true),
+    ])
+}
+
+fn list_of(fields: Fields) -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Struct(fields), true)))
+}
+
+fn utf8_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+fn s(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, true)
+}
+fn req(name: &str, dt: DataType) -> Field {
+    Field::new(name, dt, false)
+}
+fn opt(name: &str, dt: DataType) -> Field {
+    Field::new(name, dt, true)
+}
+
+pub fn spans_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                req("project", DataType::Utf8),
+                req("trace_id", DataType::Utf8),
+                req("span_id", DataType::Utf8),
+                s("parent_span_id"),
+                req("service_name", DataType::Utf8),
+                req("span_name", DataType::Utf8),
+                req("span_kind", DataType::Utf8),
+                req("start_time", timestamp_type()),
+                req("end_time", timestamp_type()),
+                req("duration_ms", DataType::Float64),
+                req("status_code", DataType::Utf8),
+                s("status_message"),
+                s("scope_name"),
+                s("scope_version"),
+                req("resource_attributes", attributes_type()),
+                req("span_attributes", attributes_type()),
+                req("events", list_of(event_fields())),
+                req("links", list_of(link_fields())),
+                s("gen_ai_operation_name"),
+                s("gen_ai_provider_name"),
+                s("gen_ai_request_model"),
+                s("gen_ai_response_model"),
+                opt("gen_ai_usage_input_tokens", DataType::Int64),
+                opt("gen_ai_usage_output_tokens", DataType::Int64),
+                opt("gen_ai_usage_cache_read_input_tokens", DataType::Int64),
+                opt("gen_ai_usage_cache_creation_input_tokens", DataType::Int64),
+                opt("gen_ai_usage_reasoning_output_tokens", DataType::Int64),
+                opt("gen_ai_response_time_to_first_chunk", DataType::Float64),
+                opt("gen_ai_response_finish_reasons", utf8_list()),
+                s("gen_ai_output_type"),
+                s("gen_ai_conversation_id"),
+                s("gen_ai_agent_name"),
+                s("gen_ai_tool_name"),
+                req("route", DataType::Utf8),
+                opt("cost_usd", DataType::Float64),
+                opt("time_per_output_token", DataType::Float64),
+                opt("queue_time", DataType::Float64),
+                s("engine"),
+                s("gpu_pool"),
+                opt("cache_hit", DataType::Boolean),
+                opt("retry_count", DataType::Int64),
+                opt("fallback", DataType::Boolean),
+                s("error_type"),
+                s("input_text"),
+                s("output_text"),
+                opt("retrieval_documents", list_of(document_fields())),
+            ]))
+        })
+        .clone()
+}
+
+pub fn logs_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                req("project", DataType::Utf8),
+                req("time", timestamp_type()),
+                opt("observed_time", timestamp_type()),
+                opt("severity_number", DataType::Int32),
+                s("severity_text"),
+                s("body"),
+                s("trace_id"),
+                s("span_id"),
+                req("service_name", DataType::Utf8),
+                s("event_name"),
+                s("scope_name"),
+                req("resource_attributes", attributes_type()),
+                req("log_attributes", attributes_type()),
+            ]))
+        })
+        .clone()
+}
+
+pub fn metrics_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                req("project", DataType::Utf8),
+                req("metric_name", DataType::Utf8),
+                req("metric_type", DataType::Utf8),
+                s("unit"),
+                s("description"),
+                req("service_name", DataType::Utf8),
+                req("time", timestamp_type()),
+                opt("start_time", timestamp_type()),
+                opt("value", DataType::Float64),
+                opt("is_monotonic", DataType::Boolean),
+                s("aggregation_temporality"),
+                opt("histogram_count", DataType::Int64),
+                opt("histogram_sum", DataType::Float64),
+                opt("histogram_min", DataType::Float64),
+                opt("histogram_max", DataType::Float64),
+                opt(
+                    "histogram_bucket_counts",
+                    DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+                ),
+                opt(
+                    "histogram_explicit_bounds",
+                    DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+                ),
+                s("scope_name"),
+                req("resource_attributes", attributes_type()),
+                req("attributes", attributes_type()),
+            ]))
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip() {
+        for t in Table::ALL {
+            assert_eq!(Table::from_tag(t.tag()), Some(t));
+            assert_eq!(Table::from_name(t.name()), Some(t));
+        }
+    }
+
+    #[test]
+    fn sort_and_bloom_columns_exist() {
+        for t in Table::ALL {
+            let schema = t.schema();
+            for c in t.sort_columns().iter().chain(t.bloom_filter_columns()) {
+                assert!(
+                    schema.field_with_name(c).is_ok(),
+                    "{c} missing in {}",
+                    t.name()
+                );
+            }
+            assert!(schema.field_with_name(t.time_column()).is_ok());
+            assert_eq!(schema.field(0).name(), "project");
+        }
+    }
+}
