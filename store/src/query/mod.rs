@@ -40,10 +40,16 @@ pub enum QueryError {
 impl From<datafusion::error::DataFusionError> for QueryError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         use datafusion::error::DataFusionError as E;
-        match e {
-            E::SQL(..) | E::Plan(_) | E::SchemaError(..) => QueryError::Invalid(e.to_string()),
-            E::ResourcesExhausted(detail) => QueryError::MemoryLimit { limit: 0, detail },
-            other => QueryError::Execution(other.to_string()),
+        // Planning errors arrive wrapped (context, diagnostics): classify by the root cause.
+        match e.find_root() {
+            E::SQL(..) | E::Plan(_) | E::SchemaError(..) | E::NotImplemented(_) => {
+                QueryError::Invalid(e.to_string())
+            }
+            E::ResourcesExhausted(detail) => QueryError::MemoryLimit {
+                limit: 0,
+                detail: detail.clone(),
+            },
+            _ => QueryError::Execution(e.to_string()),
         }
     }
 }
