@@ -1,0 +1,142 @@
+//! Starting and stopping the servers under test.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Server {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Server {
+    /// Starts `plumb serve` on free ports; returns it with (grpc, otlp_http, http) URLs.
+    pub fn plumb(
+        bin: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<(Server, [String; 3])> {
+        let mut child = Command::new(bin)
+            .args(["--data-dir", data_dir.to_str().unwrap(), "serve"])
+            .args([
+                "--otlp-grpc-addr",
+                "127.0.0.1:0",
+                "--otlp-http-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("PLUMB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addrs = [String::new(), String::new(), String::new()];
+        while addrs.iter().any(|a| a.is_empty()) {
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("plumb exited before listening"))??;
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            if let ["listening", role, addr] = parts[..] {
+                let idx = match role {
+                    "otlp-grpc" => 0,
+                    "otlp-http" => 1,
+                    _ => 2,
+                };
+                addrs[idx] = format!("http://{addr}");
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Ok((
+            Server {
+                child,
+                name: "plumb".into(),
+            },
+            addrs,
+        ))
+    }
+
+    /// Starts rotel's agent with the blackhole exporter (decode and drop).
+    pub fn rotel(bin: &Path) -> anyhow::Result<(Server, [String; 2])> {
+        let (g, h) = (free_port()?, free_port()?);
+        let child = Command::new(bin)
+            .args(["start", "--otlp-grpc-endpoint", &format!("127.0.0.1:{g}")])
+            .args([
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{h}"),
+                "--exporter",
+                "blackhole",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", h)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", g)).is_ok()
+            {
+                return Ok((
+                    Server {
+                        child,
+                        name: "rotel".into(),
+                    },
+                    [
+                        format!("http://127.0.0.1:{g}"),
+                        format!("http://127.0.0.1:{h}"),
+                    ],
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("rotel did not start listening")
+    }
+
+    /// Peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// SIGTERM and wait (Plumb flushes to Parquet on the way out).
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Total size of the files under `dir` whose name ends with `suffix`.
+pub fn dir_bytes(dir: &Path, suffix: &str) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                total += dir_bytes(&p, suffix);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                total += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
