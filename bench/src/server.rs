@@ -17,8 +17,13 @@ impl Server {
         bin: &Path,
         data_dir: &Path,
         extra: &[&str],
+        config: Option<&str>,
     ) -> anyhow::Result<(Server, [String; 3])> {
-        let mut child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(c) = config {
+            cmd.args(["--config", c]);
+        }
+        let mut child = cmd
             .args(["--data-dir", data_dir.to_str().unwrap(), "serve"])
             .args([
                 "--otlp-grpc-addr",
