@@ -227,3 +227,126 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{spans_batch, GenAiFields, SpanRecord};
+
+    fn spans(project: &str, n: usize, offset: usize) -> RecordBatch {
+        let rows: Vec<SpanRecord> = (0..n)
+            .map(|i| SpanRecord {
+                project: project.into(),
+                trace_id: format!("{:032x}", i + offset + 1),
+                span_id: format!("{:016x}", i + offset + 1),
+                service_name: "svc".into(),
+                span_name: "chat".into(),
+                span_kind: "CLIENT".into(),
+                start_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000_000,
+                end_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000_000 + 5,
+                status_code: "UNSET".into(),
+                gen_ai: GenAiFields {
+                    route: "svc/chat".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        spans_batch(&rows).unwrap()
+    }
+
+    async fn count(store: &Store, project: &str) -> i64 {
+        let out = store
+            .sql(
+                project,
+                "SELECT count(*) AS n, count(DISTINCT span_id) AS d FROM spans",
+            )
+            .await
+            .unwrap();
+        let rows = query::to_json_rows(&out).unwrap();
+        assert_eq!(rows.rows[0][0], rows.rows[0][1], "a span was seen twice");
+        rows.rows[0][0].as_i64().unwrap()
+    }
+
+    #[tokio::test]
+    async fn rows_are_seen_once_before_during_and_after_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        store
+            .write(Table::Spans, "p", spans("p", 10, 0))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "p").await, 10);
+        assert_eq!(store.flush().await.unwrap(), 1);
+        store
+            .write(Table::Spans, "p", spans("p", 5, 100))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "p").await, 15);
+        store.shutdown().await.unwrap();
+        drop(store);
+        let (store, replay) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        assert_eq!(replay.rows, 0, "everything was flushed at shutdown");
+        assert_eq!(count(&store, "p").await, 15);
+    }
+
+    #[tokio::test]
+    async fn projects_never_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        store
+            .write(Table::Spans, "a", spans("a", 3, 0))
+            .await
+            .unwrap();
+        store
+            .write(Table::Spans, "b", spans("b", 4, 0))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        store
+            .write(Table::Spans, "b", spans("b", 1, 50))
+            .await
+            .unwrap();
+        assert_eq!(count(&store, "a").await, 3);
+        assert_eq!(count(&store, "b").await, 5);
+        // Even a filter on another project's name finds nothing.
+        let out = store
+            .sql("a", "SELECT count(*) FROM spans WHERE project = 'b'")
+            .await
+            .unwrap();
+        assert_eq!(query::to_json_rows(&out).unwrap().rows[0][0], 0);
+    }
+
+    #[tokio::test]
+    async fn a_second_process_cannot_open_the_same_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let err = Store::open(StoreConfig::new(dir.path()))
+            .await
+            .err()
+            .expect("locked");
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn queries_are_bounded_in_memory_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.query_limits.memory_bytes = 64 * 1024;
+        let (store, _) = Store::open(config).await.unwrap();
+        let big_sort =
+            "SELECT value FROM generate_series(1, 5000000) AS t(value) ORDER BY value DESC";
+        match store.sql("p", big_sort).await {
+            Err(QueryError::MemoryLimit { limit, .. }) => assert_eq!(limit, 64 * 1024),
+            other => panic!("expected the memory limit, got {other:?}"),
+        }
+        drop(store);
+        let mut config = StoreConfig::new(dir.path());
+        config.query_limits.timeout = Duration::ZERO;
+        let (store, _) = Store::open(config).await.unwrap();
+        assert!(matches!(
+            store.sql("p", big_sort).await,
+            Err(QueryError::Timeout(_))
+        ));
+    }
+}
