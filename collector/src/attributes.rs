@@ -51,6 +51,23 @@ pub fn to_attributes(kvs: &[KeyValue]) -> Attributes {
         .collect()
 }
 
+/// Like [`to_attributes`], but moves string values out instead of copying them: prompts and
+/// outputs are the bulk of a GenAI span, and the request is not needed afterwards.
+pub fn into_attributes(kvs: Vec<KeyValue>) -> Attributes {
+    kvs.into_iter()
+        .map(|kv| {
+            let value = match kv.value {
+                Some(AnyValue {
+                    value: Some(Value::StringValue(s)),
+                }) => s,
+                Some(v) => value_text(&v),
+                None => String::new(),
+            };
+            (kv.key, value)
+        })
+        .collect()
+}
+
 /// Typed look-ups over one span's attributes.
 pub struct AttrView<'a> {
     kvs: &'a [KeyValue],

@@ -60,7 +60,7 @@ impl TraceService for OtlpGrpc {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let rejected = self
             .ingest
-            .traces(&self.project, request.get_ref())
+            .traces(&self.project, request.into_inner())
             .await
             .map_err(status)?;
         Ok(Response::new(ExportTraceServiceResponse {

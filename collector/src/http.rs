@@ -199,7 +199,7 @@ async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Ok(v) => v,
         Err((enc, e)) => return error_response(enc, e),
     };
-    match s.ingest.traces(&s.project, &req).await {
+    match s.ingest.traces(&s.project, req).await {
         Ok(r) => respond(
             enc,
             &ExportTraceServiceResponse {

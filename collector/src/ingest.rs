@@ -32,7 +32,7 @@ impl Ingest {
     pub async fn traces(
         &self,
         project: &str,
-        req: &ExportTraceServiceRequest,
+        req: ExportTraceServiceRequest,
     ) -> Result<Rejections, IngestError> {
         let (rows, rejected) = spans::convert(req, project, &self.prices)?;
         if !rows.is_empty() {

@@ -4,7 +4,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span::Event, status::StatusCode, Span};
 use plumb_store::records::{SpanEvent, SpanLink, SpanRecord};
 
-use crate::attributes::{to_attributes, AttrView};
+use crate::attributes::{into_attributes, to_attributes, AttrView};
 use crate::convert::{hex_id, optional_hex_id, service_name, Rejections};
 use crate::error::IngestError;
 use crate::genai::{self, SpanFacts};
@@ -42,13 +42,13 @@ fn events(evs: &[Event]) -> Vec<SpanEvent> {
 /// Converts a request into rows. Structural errors (bad ids) reject the whole request; spans
 /// without a start time are rejected one by one (partial success).
 pub fn convert(
-    req: &ExportTraceServiceRequest,
+    req: ExportTraceServiceRequest,
     project: &str,
     prices: &PriceTable,
 ) -> Result<(Vec<SpanRecord>, Rejections), IngestError> {
     let mut rows = Vec::new();
     let mut rejected = Rejections::default();
-    for (ri, rs) in req.resource_spans.iter().enumerate() {
+    for (ri, rs) in req.resource_spans.into_iter().enumerate() {
         let resource_kvs = rs
             .resource
             .as_ref()
@@ -56,9 +56,9 @@ pub fn convert(
             .unwrap_or(&[]);
         let service = service_name(resource_kvs);
         let resource_attributes = to_attributes(resource_kvs);
-        for (si, ss) in rs.scope_spans.iter().enumerate() {
+        for (si, ss) in rs.scope_spans.into_iter().enumerate() {
             let scope = ss.scope.as_ref();
-            for (pi, span) in ss.spans.iter().enumerate() {
+            for (pi, span) in ss.spans.into_iter().enumerate() {
                 let at = || format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]");
                 if span.start_time_unix_nano == 0 {
                     rejected.add(format!("{}: startTimeUnixNano is missing", at()));
@@ -80,7 +80,7 @@ pub fn convert(
 }
 
 fn convert_span(
-    span: &Span,
+    span: Span,
     project: &str,
     service: &str,
     resource_attributes: &[(String, String)],
@@ -128,7 +128,7 @@ fn convert_span(
         span_id,
         parent_span_id,
         service_name: service.to_string(),
-        span_name: span.name.clone(),
+        span_name: span.name,
         span_kind: span_kind_name(span.kind).to_string(),
         start_time_unix_nano: start,
         end_time_unix_nano: end,
@@ -137,7 +137,7 @@ fn convert_span(
         scope_name: scope.map(|s| s.name.clone()).filter(|s| !s.is_empty()),
         scope_version: scope.map(|s| s.version.clone()).filter(|s| !s.is_empty()),
         resource_attributes: resource_attributes.to_vec(),
-        span_attributes: to_attributes(&span.attributes),
+        span_attributes: into_attributes(span.attributes),
         events: events(&span.events),
         links,
         gen_ai,
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn converts_core_fields_and_cost() {
-        let (rows, rej) = convert(&request(vec![span()]), "p", &PriceTable::default()).unwrap();
+        let (rows, rej) = convert(request(vec![span()]), "p", &PriceTable::default()).unwrap();
         assert_eq!(rej.count, 0);
         let r = &rows[0];
         assert_eq!(r.trace_id, "01010101010101010101010101010101");
@@ -217,7 +217,7 @@ mod tests {
     fn wrong_id_length_names_the_span() {
         let mut bad = span();
         bad.trace_id = vec![1; 5];
-        let err = convert(&request(vec![span(), bad]), "p", &PriceTable::default()).unwrap_err();
+        let err = convert(request(vec![span(), bad]), "p", &PriceTable::default()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("spans[1]") && msg.contains("traceId"), "{msg}");
     }
@@ -226,8 +226,7 @@ mod tests {
     fn spans_without_start_are_rejected_individually() {
         let mut bad = span();
         bad.start_time_unix_nano = 0;
-        let (rows, rej) =
-            convert(&request(vec![span(), bad]), "p", &PriceTable::default()).unwrap();
+        let (rows, rej) = convert(request(vec![span(), bad]), "p", &PriceTable::default()).unwrap();
         assert_eq!((rows.len(), rej.count), (1, 1));
         assert!(rej.message().contains("spans[1]"));
     }
