@@ -98,6 +98,41 @@ impl Server {
         anyhow::bail!("rotel did not start listening")
     }
 
+    /// Starts Arize Phoenix (`python -m phoenix.server.main serve`) with its SQLite database in
+    /// `working_dir`; returns it with (grpc, http) URLs.
+    pub fn phoenix(python: &Path, working_dir: &Path) -> anyhow::Result<(Server, [String; 2])> {
+        let (g, h) = (free_port()?, free_port()?);
+        std::fs::create_dir_all(working_dir)?;
+        let child = Command::new(python)
+            .args(["-m", "phoenix.server.main", "serve"])
+            .env("PHOENIX_WORKING_DIR", working_dir)
+            .env("PHOENIX_HOST", "127.0.0.1")
+            .env("PHOENIX_PORT", h.to_string())
+            .env("PHOENIX_GRPC_PORT", g.to_string())
+            .env("PHOENIX_TELEMETRY_ENABLED", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        for _ in 0..1200 {
+            if std::net::TcpStream::connect(("127.0.0.1", h)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", g)).is_ok()
+            {
+                return Ok((
+                    Server {
+                        child,
+                        name: "phoenix".into(),
+                    },
+                    [
+                        format!("http://127.0.0.1:{g}"),
+                        format!("http://127.0.0.1:{h}"),
+                    ],
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        anyhow::bail!("phoenix did not start listening within 120 s")
+    }
+
     /// Peak resident memory so far (VmHWM), in bytes.
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

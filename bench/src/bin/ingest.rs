@@ -30,6 +30,9 @@ struct Args {
     seconds: u64,
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Python with `arize-phoenix` installed; Phoenix is skipped when absent.
+    #[arg(long)]
+    phoenix_python: Option<PathBuf>,
     /// Distinct pre-encoded batches, sent in a cycle.
     #[arg(long, default_value_t = 240)]
     batches: usize,
@@ -191,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut rows = Vec::new();
+    let mut phoenix_rows: Vec<(&str, f64, f64, u64)> = Vec::new();
     for proto in [Proto::Grpc, Proto::Http] {
         let name = if proto == Proto::Grpc {
             "grpc"
@@ -282,5 +286,19 @@ async fn main() -> anyhow::Result<()> {
             proto as f64 / parquet.max(1) as f64
         );
     }
+    for (name, acked, stored, rss) in phoenix_rows {
+        println!("| {name}, Arize Phoenix | acknowledged {acked:.0}, stored {stored:.0} | | | | {:.0} MiB | |", mib(rss));
+    }
     Ok(())
+}
+
+/// Spans Phoenix has written to its SQLite database so far.
+fn phoenix_span_count(python: &std::path::Path, dir: &std::path::Path) -> u64 {
+    let script = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM spans').fetchone()[0])";
+    std::process::Command::new(python)
+        .args(["-c", script, &dir.join("phoenix.db").to_string_lossy()])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0)
 }
