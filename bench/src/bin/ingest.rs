@@ -260,6 +260,24 @@ async fn main() -> anyhow::Result<()> {
             }
             _ => None,
         };
+        // Arize Phoenix: acknowledged spans, and spans actually stored in its SQLite database.
+        if let Some(python) = args.phoenix_python.as_ref().filter(|p| p.exists()) {
+            let dir = args.data_dir.with_extension("phoenix");
+            let _ = std::fs::remove_dir_all(&dir);
+            let (server, [grpc, http]) = Server::phoenix(python, &dir)?;
+            let endpoint = if proto == Proto::Grpc { grpc } else { http };
+            let started = Instant::now();
+            let r = load(proto, &endpoint, payloads.clone(), &args).await?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let stored = phoenix_span_count(python, &dir);
+            let rss = server.peak_rss();
+            server.stop()?;
+            println!(
+                "phoenix {name}: {:.0} spans/s acknowledged, {:.0} spans/s stored in SQLite ({stored} spans in {elapsed:.0} s), peak RSS {:.0} MiB",
+                r.spans_per_sec, stored as f64 / elapsed, mib(rss)
+            );
+            phoenix_rows.push((name, r.spans_per_sec, stored as f64 / elapsed, rss));
+        }
         rows.push((
             name,
             plumb_rate,
