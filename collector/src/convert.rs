@@ -1,8 +1,10 @@
 //! Pieces shared by the span, log and metric converters.
 
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use plumb_store::records::Attributes;
 
-use crate::attributes::AttrView;
+use crate::attributes::{to_attributes, AttrView};
 use crate::error::IngestError;
 
 /// `service.name` of a resource, or OpenTelemetry's `unknown_service`.
@@ -10,6 +12,27 @@ pub fn service_name(resource: &[KeyValue]) -> String {
     AttrView::new(resource)
         .string("service.name")
         .unwrap_or_else(|| "unknown_service".to_string())
+}
+
+/// What every row of one resource shares: its service and its attributes.
+pub struct ResourceContext {
+    pub service_name: String,
+    pub attributes: Attributes,
+}
+
+impl ResourceContext {
+    pub fn new(resource: Option<&Resource>) -> Self {
+        let kvs = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+        ResourceContext {
+            service_name: service_name(kvs),
+            attributes: to_attributes(kvs),
+        }
+    }
+}
+
+/// An instrumentation scope's name, when it has one.
+pub fn scope_name(scope: Option<&InstrumentationScope>) -> Option<String> {
+    scope.map(|s| s.name.clone()).filter(|s| !s.is_empty())
 }
 
 /// A required id of `len` bytes as lowercase hex; all-zero ids are invalid per OTLP.

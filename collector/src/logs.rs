@@ -5,7 +5,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use plumb_store::records::LogRecord;
 
 use crate::attributes::{to_attributes, value_text, AttrView};
-use crate::convert::{optional_hex_id, service_name, Rejections};
+use crate::convert::{optional_hex_id, scope_name, Rejections, ResourceContext};
 use crate::error::IngestError;
 
 pub fn convert(
@@ -15,19 +15,9 @@ pub fn convert(
     let mut rows = Vec::new();
     let mut rejected = Rejections::default();
     for (ri, rl) in req.resource_logs.iter().enumerate() {
-        let resource_kvs = rl
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = service_name(resource_kvs);
-        let resource_attributes = to_attributes(resource_kvs);
+        let resource = ResourceContext::new(rl.resource.as_ref());
         for (si, sl) in rl.scope_logs.iter().enumerate() {
-            let scope_name = sl
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .filter(|s| !s.is_empty());
+            let scope_name = scope_name(sl.scope.as_ref());
             for (li, r) in sl.log_records.iter().enumerate() {
                 let at = || format!("resourceLogs[{ri}].scopeLogs[{si}].logRecords[{li}]");
                 let time = if r.time_unix_nano != 0 {
@@ -56,10 +46,10 @@ pub fn convert(
                     body: r.body.as_ref().map(value_text),
                     trace_id: optional_hex_id(&r.trace_id, 16, "traceId", &at)?,
                     span_id: optional_hex_id(&r.span_id, 8, "spanId", &at)?,
-                    service_name: service.clone(),
+                    service_name: resource.service_name.clone(),
                     event_name,
                     scope_name: scope_name.clone(),
-                    resource_attributes: resource_attributes.clone(),
+                    resource_attributes: resource.attributes.clone(),
                     log_attributes: to_attributes(&r.attributes),
                 });
             }

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use plumb_store::records::MetricPoint;
 
 use crate::attributes::to_attributes;
-use crate::convert::{service_name, Rejections};
+use crate::convert::{scope_name, Rejections, ResourceContext};
 use crate::error::IngestError;
 
 fn temporality(t: i32) -> Option<String> {
@@ -31,19 +31,9 @@ pub fn convert(
     let mut rows = Vec::new();
     let mut rejected = Rejections::default();
     for (ri, rm) in req.resource_metrics.iter().enumerate() {
-        let resource_kvs = rm
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = service_name(resource_kvs);
-        let resource_attributes = to_attributes(resource_kvs);
+        let resource = ResourceContext::new(rm.resource.as_ref());
         for (si, sm) in rm.scope_metrics.iter().enumerate() {
-            let scope_name = sm
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .filter(|s| !s.is_empty());
+            let scope_name = scope_name(sm.scope.as_ref());
             for (mi, metric) in sm.metrics.iter().enumerate() {
                 let at = format!("resourceMetrics[{ri}].scopeMetrics[{si}].metrics[{mi}]");
                 if metric.name.is_empty() {
@@ -54,9 +44,9 @@ pub fn convert(
                     metric_name: metric.name.clone(),
                     unit: Some(metric.unit.clone()).filter(|u| !u.is_empty()),
                     description: Some(metric.description.clone()).filter(|d| !d.is_empty()),
-                    service_name: service.clone(),
+                    service_name: resource.service_name.clone(),
                     scope_name: scope_name.clone(),
-                    resource_attributes: resource_attributes.clone(),
+                    resource_attributes: resource.attributes.clone(),
                     ..Default::default()
                 };
                 points(metric, base, &at, &mut rows, &mut rejected);

@@ -5,7 +5,7 @@ use opentelemetry_proto::tonic::trace::v1::{span::Event, status::StatusCode, Spa
 use plumb_store::records::{SpanEvent, SpanLink, SpanRecord};
 
 use crate::attributes::{into_attributes, to_attributes, AttrView};
-use crate::convert::{hex_id, optional_hex_id, service_name, Rejections};
+use crate::convert::{hex_id, optional_hex_id, Rejections, ResourceContext};
 use crate::error::IngestError;
 use crate::genai::{self, SpanFacts};
 use crate::pricing::PriceTable;
@@ -49,13 +49,7 @@ pub fn convert(
     let mut rows = Vec::new();
     let mut rejected = Rejections::default();
     for (ri, rs) in req.resource_spans.into_iter().enumerate() {
-        let resource_kvs = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = service_name(resource_kvs);
-        let resource_attributes = to_attributes(resource_kvs);
+        let resource = ResourceContext::new(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.into_iter().enumerate() {
             let scope = ss.scope.as_ref();
             for (pi, span) in ss.spans.into_iter().enumerate() {
@@ -64,15 +58,7 @@ pub fn convert(
                     rejected.add(format!("{}: startTimeUnixNano is missing", at()));
                     continue;
                 }
-                rows.push(convert_span(
-                    span,
-                    project,
-                    &service,
-                    &resource_attributes,
-                    scope,
-                    prices,
-                    &at,
-                )?);
+                rows.push(convert_span(span, project, &resource, scope, prices, &at)?);
             }
         }
     }
@@ -82,8 +68,7 @@ pub fn convert(
 fn convert_span(
     span: Span,
     project: &str,
-    service: &str,
-    resource_attributes: &[(String, String)],
+    resource: &ResourceContext,
     scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
     prices: &PriceTable,
     at: &dyn Fn() -> String,
@@ -100,7 +85,7 @@ fn convert_span(
     let mut gen_ai = genai::normalize(
         &attrs,
         &SpanFacts {
-            service_name: service,
+            service_name: &resource.service_name,
             span_name: &span.name,
             start_time_unix_nano: start,
             end_time_unix_nano: end,
@@ -127,7 +112,7 @@ fn convert_span(
         trace_id,
         span_id,
         parent_span_id,
-        service_name: service.to_string(),
+        service_name: resource.service_name.clone(),
         span_name: span.name,
         span_kind: span_kind_name(span.kind).to_string(),
         start_time_unix_nano: start,
@@ -136,7 +121,7 @@ fn convert_span(
         status_message: status.map(|s| s.message.clone()).filter(|m| !m.is_empty()),
         scope_name: scope.map(|s| s.name.clone()).filter(|s| !s.is_empty()),
         scope_version: scope.map(|s| s.version.clone()).filter(|s| !s.is_empty()),
-        resource_attributes: resource_attributes.to_vec(),
+        resource_attributes: resource.attributes.clone(),
         span_attributes: into_attributes(span.attributes),
         events: events(&span.events),
         links,
