@@ -63,9 +63,9 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             object_store: None,
-            flush_bytes: 64 << 20,
+            flush_bytes: 32 << 20,
             flush_age_secs: 60,
-            max_buffered_bytes: 512 << 20,
+            max_buffered_bytes: 160 << 20,
         }
     }
 }

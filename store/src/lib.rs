@@ -54,9 +54,9 @@ impl StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
             object_store_url: None,
-            flush_bytes: 64 << 20,
+            flush_bytes: 32 << 20,
             flush_age: Duration::from_secs(60),
-            max_buffered_bytes: 512 << 20,
+            max_buffered_bytes: 160 << 20,
             query_limits: QueryLimits::default(),
         }
     }
@@ -145,6 +145,7 @@ impl Store {
         // Oldest first, stopping at the first failure: the checkpoint must never pass a
         // generation that is not yet persisted.
         for generation in self.inner.buffer.persisting() {
+            let started = std::time::Instant::now();
             let mut files = Vec::new();
             for ((table, project), batches) in &generation.batches {
                 match persister::persist(&self.inner.object_store, *table, project, batches).await {
@@ -169,7 +170,15 @@ impl Store {
                 return Err(e);
             }
             written += files.len();
-            tracing::debug!(generation = generation.id, files = files.len(), "flushed");
+            tracing::debug!(
+                generation = generation.id,
+                files = files.len(),
+                rows = files.iter().map(|f| f.row_count).sum::<u64>(),
+                buffered_bytes = generation.bytes,
+                parquet_bytes = files.iter().map(|f| f.size_bytes).sum::<u64>(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "flushed"
+            );
             self.inner.buffer.complete(generation.id, files);
             self.inner.buffer.truncate_wal(generation.through_segment)?;
         }

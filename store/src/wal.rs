@@ -32,10 +32,12 @@ pub struct WalEntry {
 }
 
 impl WalEntry {
-    /// Serializes the entry into a record payload (done by the caller's task, not the writer,
-    /// so that encoding runs in parallel and the writer only does I/O).
-    pub fn encode(&self) -> Result<Vec<u8>> {
+    /// Serializes the entry into a complete, framed record (done by the caller's task, not the
+    /// writer, so that encoding runs in parallel and the writer only does I/O). The header is
+    /// filled in last, so the payload is never copied.
+    pub fn encode_record(&self) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.batch.get_array_memory_size() / 2 + 64);
+        out.extend_from_slice(&[0u8; HEADER_LEN]);
         out.push(self.table.tag());
         let p = self.project.as_bytes();
         out.extend_from_slice(&(p.len() as u16).to_le_bytes());
@@ -44,6 +46,10 @@ impl WalEntry {
         w.write(&self.batch)?;
         w.finish()?;
         drop(w);
+        let payload_len = (out.len() - HEADER_LEN) as u32;
+        let crc = crc32fast::hash(&out[HEADER_LEN..]);
+        out[0..4].copy_from_slice(&payload_len.to_le_bytes());
+        out[4..8].copy_from_slice(&crc.to_le_bytes());
         Ok(out)
     }
 
@@ -73,13 +79,6 @@ impl WalEntry {
             batch,
         })
     }
-}
-
-/// Frames a payload as one record.
-pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
 }
 
 pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -227,13 +226,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SegmentWriter::create(dir.path(), 7).unwrap();
         for n in [1, 3] {
-            let mut framed = Vec::new();
-            frame(&entry(n).encode().unwrap(), &mut framed);
-            w.append(&framed).unwrap();
+            w.append(&entry(n).encode_record().unwrap()).unwrap();
         }
         // A record cut off mid-write, as after a crash.
-        let mut framed = Vec::new();
-        frame(&entry(2).encode().unwrap(), &mut framed);
+        let framed = entry(2).encode_record().unwrap();
         w.append(&framed[..framed.len() / 2]).unwrap();
         w.sync().unwrap();
 
@@ -262,8 +258,7 @@ mod tests {
     fn corrupt_payload_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SegmentWriter::create(dir.path(), 1).unwrap();
-        let mut framed = Vec::new();
-        frame(&entry(1).encode().unwrap(), &mut framed);
+        let mut framed = entry(1).encode_record().unwrap();
         let last = framed.len() - 1;
         framed[last] ^= 0xff;
         w.append(&framed).unwrap();

@@ -177,19 +177,17 @@ impl WriteBuffer {
             project: project.to_string(),
             batch,
         };
-        let encoded = entry.encode();
+        let encoded = entry.encode_record();
         let unqueue = |bytes| {
             self.state.lock().expect("buffer lock").queued_bytes -= bytes;
         };
-        let payload = match encoded {
-            Ok(p) => p,
+        let framed = match encoded {
+            Ok(f) => f,
             Err(e) => {
                 unqueue(bytes);
                 return Err(e);
             }
         };
-        let mut framed = Vec::with_capacity(payload.len() + 8);
-        wal::frame(&payload, &mut framed);
         let (ack, rx) = oneshot::channel();
         let op = Op::Append {
             framed,
