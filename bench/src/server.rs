@@ -34,7 +34,10 @@ impl Server {
                 "127.0.0.1:0",
             ])
             .args(extra)
-            .env("PLUMB_LOG", "warn")
+            .env(
+                "PLUMB_LOG",
+                std::env::var("PLUMB_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;

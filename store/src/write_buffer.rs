@@ -68,6 +68,8 @@ impl State {
 pub struct BufferLimits {
     /// Writes are refused (overload, retry later) while this many bytes wait for a flush.
     pub max_buffered_bytes: usize,
+    /// The flusher is woken as soon as this many bytes are buffered.
+    pub flush_bytes: usize,
 }
 
 enum Op {
@@ -87,6 +89,7 @@ enum Op {
 #[derive(Clone)]
 pub struct WriteBuffer {
     state: Arc<Mutex<State>>,
+    flush_wanted: Arc<tokio::sync::Notify>,
     tx: mpsc::Sender<Op>,
     limits: BufferLimits,
     wal_dir: PathBuf,
@@ -139,14 +142,17 @@ impl WriteBuffer {
         wal::delete_through(&wal_dir, flushed_through)?;
         let writer = SegmentWriter::create(&wal_dir, last.max(flushed_through) + 1)?;
         let state = Arc::new(Mutex::new(state));
+        let flush_wanted = Arc::new(tokio::sync::Notify::new());
         let (tx, rx) = mpsc::channel();
-        let thread_state = state.clone();
+        let (thread_state, thread_notify, flush_bytes) =
+            (state.clone(), flush_wanted.clone(), limits.flush_bytes);
         std::thread::Builder::new()
             .name("plumb-wal".into())
-            .spawn(move || wal_thread(writer, rx, thread_state))?;
+            .spawn(move || wal_thread(writer, rx, thread_state, thread_notify, flush_bytes))?;
         Ok((
             WriteBuffer {
                 state,
+                flush_wanted,
                 tx,
                 limits,
                 wal_dir,
@@ -255,6 +261,11 @@ impl WriteBuffer {
         TableSnapshot { files, batches }
     }
 
+    /// Resolves when enough rows are buffered that a flush should start now.
+    pub async fn flush_wanted(&self) {
+        self.flush_wanted.notified().await
+    }
+
     /// Bytes buffered and not yet rotated, and how long the oldest of them has waited.
     pub fn active_size(&self) -> (usize, Option<Duration>) {
         let s = self.state.lock().expect("buffer lock");
@@ -296,7 +307,13 @@ struct Pending {
 
 const MAX_GROUP: usize = 4096;
 
-fn wal_thread(mut writer: SegmentWriter, rx: mpsc::Receiver<Op>, state: Arc<Mutex<State>>) {
+fn wal_thread(
+    mut writer: SegmentWriter,
+    rx: mpsc::Receiver<Op>,
+    state: Arc<Mutex<State>>,
+    flush_wanted: Arc<tokio::sync::Notify>,
+    flush_bytes: usize,
+) {
     let mut group: Vec<Pending> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -332,6 +349,9 @@ fn wal_thread(mut writer: SegmentWriter, rx: mpsc::Receiver<Op>, state: Arc<Mute
             }
         }
         commit_group(&mut writer, &mut group, &state);
+        if state.lock().expect("buffer lock").active_bytes >= flush_bytes {
+            flush_wanted.notify_one();
+        }
     }
     // All senders are gone: make whatever was appended durable before the thread ends.
     let _ = writer.sync();
@@ -403,6 +423,7 @@ mod tests {
     fn limits() -> BufferLimits {
         BufferLimits {
             max_buffered_bytes: 64 << 20,
+            flush_bytes: 32 << 20,
         }
     }
 
@@ -458,6 +479,7 @@ mod tests {
             vec![],
             BufferLimits {
                 max_buffered_bytes: 1,
+                flush_bytes: 1,
             },
         )
         .unwrap();

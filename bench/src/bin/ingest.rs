@@ -40,6 +40,9 @@ struct Args {
     batch_size: usize,
     #[arg(long, default_value_t = 1000)]
     prompt_bytes: usize,
+    /// A plumb.toml for the server under test (defaults otherwise).
+    #[arg(long)]
+    plumb_config: Option<String>,
     /// Where Plumb's data goes (emptied first).
     #[arg(long, default_value = "bench-data/ingest")]
     data_dir: PathBuf,
@@ -204,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         // Plumb, durable.
         let _ = std::fs::remove_dir_all(&args.data_dir);
         let (server, [grpc, otlp_http, api]) =
-            Server::plumb(&args.plumb, &args.data_dir, &[], None)?;
+            Server::plumb(&args.plumb, &args.data_dir, &[], args.plumb_config.as_deref())?;
         let endpoint = if proto == Proto::Grpc {
             grpc
         } else {
