@@ -206,8 +206,12 @@ async fn main() -> anyhow::Result<()> {
         };
         // Plumb, durable.
         let _ = std::fs::remove_dir_all(&args.data_dir);
-        let (server, [grpc, otlp_http, api]) =
-            Server::plumb(&args.plumb, &args.data_dir, &[], args.plumb_config.as_deref())?;
+        let (server, [grpc, otlp_http, api]) = Server::plumb(
+            &args.plumb,
+            &args.data_dir,
+            &[],
+            args.plumb_config.as_deref(),
+        )?;
         let endpoint = if proto == Proto::Grpc {
             grpc
         } else {

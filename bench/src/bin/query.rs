@@ -42,7 +42,7 @@ struct Query {
 
 fn queries(trace_id: &str) -> Vec<Query> {
     let hour = "start_time >= TIMESTAMP '2025-11-23T12:00:00Z' AND start_time < TIMESTAMP '2025-11-23T13:00:00Z'";
-    let hour_duck = "start_time >= TIMESTAMPTZ '2025-11-23 12:00:00+00' AND start_time < TIMESTAMPTZ '2025-11-23 13:00:00+00'";
+    let hour_duck = "start_time >= CAST('2025-11-23 12:00:00+00' AS TIMESTAMPTZ_NS) AND start_time < CAST('2025-11-23 13:00:00+00' AS TIMESTAMPTZ_NS)";
     let same = |name, q: String| Query {
         name,
         plumb: q.clone(),
@@ -52,7 +52,7 @@ fn queries(trace_id: &str) -> Vec<Query> {
         Query {
             name: "p95 latency per route per minute, one hour",
             plumb: format!("SELECT route, date_bin(INTERVAL '1 minute', start_time) AS minute, approx_percentile_cont(duration_ms, 0.95) AS p95_ms FROM spans WHERE {hour} GROUP BY route, minute ORDER BY route, minute"),
-            duckdb: format!("SELECT route, time_bucket(INTERVAL '1 minute', start_time) AS minute, approx_quantile(duration_ms, 0.95) AS p95_ms FROM spans WHERE {hour_duck} GROUP BY route, minute ORDER BY route, minute"),
+            duckdb: format!("SELECT route, time_bucket(INTERVAL '1 minute', start_time::TIMESTAMPTZ) AS minute, approx_quantile(duration_ms, 0.95) AS p95_ms FROM spans WHERE {hour_duck} GROUP BY route, minute ORDER BY route, minute"),
         },
         same("error rate per model", "SELECT gen_ai_request_model, avg(CASE WHEN status_code = 'ERROR' THEN 1.0 ELSE 0.0 END) AS error_rate, count(*) AS n FROM spans GROUP BY gen_ai_request_model ORDER BY gen_ai_request_model".into()),
         same("token sum by service", "SELECT service_name, sum(gen_ai_usage_input_tokens) + sum(gen_ai_usage_output_tokens) AS tokens FROM spans GROUP BY service_name ORDER BY service_name".into()),

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::cache::cache_manager::{
+    CacheManager, CacheManagerConfig, FileMetadataCache,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
@@ -88,6 +91,10 @@ pub struct QueryEngine {
     buffer: WriteBuffer,
     object_store: Arc<dyn ObjectStore>,
     limits: QueryLimits,
+    /// Parquet footers, page indexes and bloom filters of files already read. Shared by every
+    /// query (each has its own runtime for its own memory limit): files never change once
+    /// written, and re-reading footers dominated point lookups.
+    metadata_cache: Arc<FileMetadataCache>,
 }
 
 impl QueryEngine {
@@ -96,10 +103,16 @@ impl QueryEngine {
         object_store: Arc<dyn ObjectStore>,
         limits: QueryLimits,
     ) -> Self {
+        let metadata_cache = CacheManager::try_new(
+            &CacheManagerConfig::default().with_metadata_cache_limit(256 << 20),
+        )
+        .expect("the default cache manager builds")
+        .get_file_metadata_cache();
         QueryEngine {
             buffer,
             object_store,
             limits,
+            metadata_cache,
         }
     }
 
@@ -120,6 +133,10 @@ impl QueryEngine {
         }
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_cache_manager(
+                CacheManagerConfig::default()
+                    .with_file_metadata_cache(Some(self.metadata_cache.clone())),
+            )
             .build_arc()
             .map_err(QueryError::from)?;
         let url = url_for_store();
