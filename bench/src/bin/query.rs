@@ -141,6 +141,7 @@ const DUCKDB_SCRIPT: &str = r#"
 import duckdb, json, sys, time
 glob, runs, queries = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 con.execute(f"CREATE VIEW spans AS SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
 out = []
 for q in queries:
