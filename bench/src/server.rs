@@ -81,24 +81,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", h)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", g)).is_ok()
-            {
-                return Ok((
-                    Server {
-                        child,
-                        name: "rotel".into(),
-                    },
-                    [
-                        format!("http://127.0.0.1:{g}"),
-                        format!("http://127.0.0.1:{h}"),
-                    ],
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anyhow::bail!("rotel did not start listening")
+        Server::ready(child, "rotel", g, h, Duration::from_secs(10))
     }
 
     /// Starts Arize Phoenix (`python -m phoenix.server.main serve`) with its SQLite database in
@@ -116,24 +99,36 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        for _ in 0..1200 {
-            if std::net::TcpStream::connect(("127.0.0.1", h)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", g)).is_ok()
-            {
+        Server::ready(child, "phoenix", g, h, Duration::from_secs(120))
+    }
+
+    /// Waits until a peer accepts connections on its gRPC and HTTP ports.
+    fn ready(
+        child: Child,
+        name: &str,
+        grpc: u16,
+        http: u16,
+        limit: Duration,
+    ) -> anyhow::Result<(Server, [String; 2])> {
+        let server = Server {
+            child,
+            name: name.into(),
+        };
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            let up = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+            if up(grpc) && up(http) {
                 return Ok((
-                    Server {
-                        child,
-                        name: "phoenix".into(),
-                    },
+                    server,
                     [
-                        format!("http://127.0.0.1:{g}"),
-                        format!("http://127.0.0.1:{h}"),
+                        format!("http://127.0.0.1:{grpc}"),
+                        format!("http://127.0.0.1:{http}"),
                     ],
                 ));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
-        anyhow::bail!("phoenix did not start listening within 120 s")
+        anyhow::bail!("{name} did not start listening within {limit:?}")
     }
 
     /// Peak resident memory so far (VmHWM), in bytes.
