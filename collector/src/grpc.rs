@@ -33,23 +33,17 @@ pub struct OtlpGrpc {
 
 fn status(e: IngestError) -> Status {
     match e {
-        IngestError::Invalid(m) => Status::invalid_argument(m),
-        e @ IngestError::TooLarge { .. } => Status::invalid_argument(e.to_string()),
-        e @ IngestError::UnsupportedMediaType(_) => Status::invalid_argument(e.to_string()),
+        IngestError::Invalid(ref m) => Status::invalid_argument(m.clone()),
+        IngestError::TooLarge { .. } | IngestError::UnsupportedMediaType(_) => {
+            Status::invalid_argument(e.to_string())
+        }
         IngestError::Overloaded { retry_after, .. } => Status::with_error_details(
             tonic::Code::ResourceExhausted,
-            e_msg(retry_after),
+            e.to_string(),
             ErrorDetails::with_retry_info(Some(retry_after)),
         ),
-        e @ IngestError::Storage(_) => Status::unavailable(e.to_string()),
+        IngestError::Storage(_) => Status::unavailable(e.to_string()),
     }
-}
-
-fn e_msg(retry_after: std::time::Duration) -> String {
-    format!(
-        "Plumb is overloaded: writes wait to be flushed; retry after {} s",
-        retry_after.as_secs().max(1)
-    )
 }
 
 #[tonic::async_trait]

@@ -271,16 +271,6 @@ impl WriteBuffer {
         let s = self.state.lock().expect("buffer lock");
         (s.active_bytes, s.active_since.map(|t| t.elapsed()))
     }
-
-    pub fn stats(&self) -> BufferStats {
-        let s = self.state.lock().expect("buffer lock");
-        BufferStats {
-            active_bytes: s.active_bytes,
-            persisting_bytes: s.persisting_bytes,
-            persisting_generations: s.persisting.len(),
-            files: s.files.len(),
-        }
-    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -288,14 +278,6 @@ pub struct ReplayStats {
     pub segments: usize,
     pub records: usize,
     pub rows: usize,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct BufferStats {
-    pub active_bytes: usize,
-    pub persisting_bytes: usize,
-    pub persisting_generations: usize,
-    pub files: usize,
 }
 
 struct Pending {
