@@ -13,7 +13,9 @@ const GENAI_COLUMNS: &str = "span_name, span_kind, parent_span_id, service_name,
     gen_ai_usage_cache_creation_input_tokens, gen_ai_response_time_to_first_chunk, time_per_output_token, \
     gen_ai_response_finish_reasons, gen_ai_output_type, gen_ai_conversation_id, gen_ai_agent_name, gen_ai_tool_name, \
     input_text, output_text, engine, gpu_pool, queue_time, cache_hit, retry_count, fallback, error_type, cost_usd, \
-    retrieval_documents, trace_id, span_id, resource_attributes['run'] AS resource_run";
+    retrieval_documents, trace_id, span_id, resource_attributes['run'] AS resource_run, \
+    span_attributes['gen_ai.input.messages'] AS raw_input_messages, \
+    span_attributes['gen_ai.request.model'] AS raw_request_model";
 
 fn spans_of_run(plumb: &Plumb, run: &str) -> Rows {
     plumb.sql(&format!(
@@ -87,6 +89,9 @@ fn check_genai_rows(rows: &Rows, summary: &Value, run: &str) {
         "fallback": true,
         "error_type": null,
         "retrieval_documents": null,
+        // Plain text messages are stored once, in input_text; other attributes stay in the map.
+        "raw_input_messages": null,
+        "raw_request_model": "gpt-4o-mini",
     });
     for (k, v) in expect.as_object().unwrap() {
         assert_eq!(&chat[k], v, "chat span column {k}: {chat:?}");

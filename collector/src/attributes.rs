@@ -2,6 +2,8 @@
 //! holds them all), plus typed readers for the promoted columns that accept the spellings real
 //! exporters send (an integer as a string, a boolean as "true").
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use plumb_store::records::Attributes;
 
@@ -85,6 +87,36 @@ impl<'a> AttrView<'a> {
             .rev()
             .find(|kv| kv.key == key)
             .and_then(|kv| kv.value.as_ref())
+    }
+
+    /// Position in the span's list and value of a key (the last one, as in [`Self::get`]).
+    pub fn find(&self, key: &str) -> Option<(usize, &'a AnyValue)> {
+        self.kvs
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, kv)| kv.key == key)
+            .and_then(|(i, kv)| kv.value.as_ref().map(|v| (i, v)))
+    }
+
+    /// A value as text with its position: borrowed when it is a string (prompts are large), and
+    /// absent when empty.
+    pub fn text(&self, key: &str) -> Option<(usize, Cow<'a, str>)> {
+        let (i, v) = self.find(key)?;
+        match &v.value {
+            Some(Value::StringValue(s)) if s.is_empty() => None,
+            Some(Value::StringValue(s)) => Some((i, Cow::Borrowed(s.as_str()))),
+            None => None,
+            _ => Some((i, Cow::Owned(value_text(v)))),
+        }
+    }
+
+    /// Every attribute with its position in the span's list.
+    pub fn positions(&self) -> impl Iterator<Item = (usize, &'a str, &'a AnyValue)> + 'a {
+        self.kvs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, kv)| kv.value.as_ref().map(|v| (i, kv.key.as_str(), v)))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + 'a {

@@ -4,17 +4,15 @@
 //!
 //! Scalar columns are driven by [`MAPPINGS`]: one row per (attribute, column), and the first
 //! row in table order whose attribute is present wins, so current spellings are listed before
-//! deprecated ones. Messages, documents and time-to-first-token need more than one attribute
-//! and have a function each below. The original attributes are always kept in the span's map;
-//! nothing here removes information.
-
-use std::collections::BTreeMap;
+//! deprecated ones. Time to first token needs more than one attribute and has a function below;
+//! prompts, responses and documents are read by [`crate::messages`], which also says which
+//! attributes the text columns hold in full (see [`StoredOnce`]).
 
 use opentelemetry_proto::tonic::trace::v1::span::Event;
-use plumb_store::records::{GenAiFields, RetrievalDocument};
-use serde_json::Value as Json;
+use plumb_store::records::GenAiFields;
 
 use crate::attributes::AttrView;
+use crate::messages::{self, StoredOnce};
 
 /// A promoted column filled from attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,8 +253,9 @@ pub struct SpanFacts<'a> {
     pub events: &'a [Event],
 }
 
-/// Fills the promoted columns of one span (cost is added later from the price table).
-pub fn normalize(attrs: &AttrView<'_>, span: &SpanFacts<'_>) -> GenAiFields {
+/// Fills the promoted columns of one span (cost is added later from the price table), and
+/// names the attributes that the text columns hold in full.
+pub fn normalize(attrs: &AttrView<'_>, span: &SpanFacts<'_>) -> (GenAiFields, StoredOnce) {
     let mut g = GenAiFields::default();
     let mut route = None;
     for mapping in MAPPINGS {
@@ -279,9 +278,10 @@ pub fn normalize(attrs: &AttrView<'_>, span: &SpanFacts<'_>) -> GenAiFields {
     if g.error_type.is_none() && span.is_error {
         g.error_type = exception_type(span.events);
     }
-    g.input_text = input_text(attrs, span.events);
-    g.output_text = output_text(attrs, span.events);
-    g.retrieval_documents = retrieval_documents(attrs);
+    let text = messages::extract(attrs, span.events, &mut g.response_finish_reasons);
+    g.input_text = text.input_text;
+    g.output_text = text.output_text;
+    g.retrieval_documents = text.retrieval_documents;
     g.route = route.unwrap_or_else(|| {
         format!(
             "{}/{}",
@@ -289,7 +289,7 @@ pub fn normalize(attrs: &AttrView<'_>, span: &SpanFacts<'_>) -> GenAiFields {
             g.operation_name.as_deref().unwrap_or(span.span_name)
         )
     });
-    g
+    (g, text.stored_once)
 }
 
 fn apply(g: &mut GenAiFields, route: &mut Option<String>, a: &AttrView<'_>, m: &Mapping) {
@@ -354,201 +354,6 @@ fn exception_type(events: &[Event]) -> Option<String> {
         .and_then(|e| AttrView::new(&e.attributes).string("exception.type"))
 }
 
-/// Groups `prefix.N.rest` attributes by N (in index order) into `rest -> value`.
-fn indexed<'a>(attrs: &AttrView<'a>, prefix: &str) -> BTreeMap<usize, BTreeMap<&'a str, String>> {
-    let mut out: BTreeMap<usize, BTreeMap<&'a str, String>> = BTreeMap::new();
-    for (key, value) in attrs.iter() {
-        let Some(rest) = key.strip_prefix(prefix) else {
-            continue;
-        };
-        let Some((idx, field)) = rest.split_once('.') else {
-            continue;
-        };
-        let Ok(idx) = idx.parse::<usize>() else {
-            continue;
-        };
-        out.entry(idx)
-            .or_default()
-            .insert(field, crate::attributes::value_text(value));
-    }
-    out
-}
-
-/// A message as (role, text).
-type Message = (Option<String>, String);
-
-/// Renders messages as text: one message is its text; several are `role: text` lines.
-fn render(messages: Vec<Message>) -> Option<String> {
-    match messages.len() {
-        0 => None,
-        1 => messages.into_iter().next().map(|(_, t)| t),
-        _ => Some(
-            messages
-                .into_iter()
-                .map(|(role, text)| match role {
-                    Some(r) => format!("{r}: {text}"),
-                    None => text,
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-    }
-}
-
-/// Text of a message's content: a string, or parts with `content` / `text`.
-fn content_text(v: &Json) -> Option<String> {
-    match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Array(parts) => {
-            let texts: Vec<String> = parts
-                .iter()
-                .filter_map(|p| match p {
-                    Json::String(s) => Some(s.clone()),
-                    Json::Object(o) => o
-                        .get("content")
-                        .or_else(|| o.get("text"))
-                        .and_then(|c| c.as_str().map(str::to_string)),
-                    _ => None,
-                })
-                .collect();
-            (!texts.is_empty()).then(|| texts.join("\n"))
-        }
-        Json::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
-/// Messages from a JSON document: an array of `{role, content | parts}`, or a bare string.
-fn json_messages(text: &str) -> Vec<Message> {
-    match serde_json::from_str::<Json>(text) {
-        Ok(Json::Array(items)) => items
-            .iter()
-            .filter_map(|m| match m {
-                Json::Object(o) => {
-                    let text = o
-                        .get("parts")
-                        .and_then(content_text)
-                        .or_else(|| o.get("content").and_then(content_text))?;
-                    Some((
-                        o.get("role").and_then(|r| r.as_str()).map(str::to_string),
-                        text,
-                    ))
-                }
-                Json::String(s) => Some((None, s.clone())),
-                _ => None,
-            })
-            .collect(),
-        _ => vec![(None, text.to_string())],
-    }
-}
-
-/// Messages from flattened, indexed attributes (OpenInference `llm.input_messages.N.message.*`,
-/// OpenLLMetry `gen_ai.prompt.N.*`).
-fn indexed_messages(
-    attrs: &AttrView<'_>,
-    prefix: &str,
-    role_key: &str,
-    content_key: &str,
-) -> Vec<Message> {
-    indexed(attrs, prefix)
-        .into_values()
-        .filter_map(|fields| {
-            let text = fields.get(content_key).cloned().or_else(|| {
-                // OpenInference multi-part content: message.contents.M.message_content.text
-                let parts: Vec<&String> = fields
-                    .iter()
-                    .filter(|(k, _)| {
-                        k.starts_with("message.contents.") && k.ends_with(".message_content.text")
-                    })
-                    .map(|(_, v)| v)
-                    .collect();
-                (!parts.is_empty()).then(|| {
-                    parts
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-            })?;
-            Some((fields.get(role_key).cloned(), text))
-        })
-        .collect()
-}
-
-fn event_attr(events: &[Event], event: &str, attr: &str) -> Option<String> {
-    events
-        .iter()
-        .find(|e| e.name == event)
-        .and_then(|e| AttrView::new(&e.attributes).string(attr))
-}
-
-/// The prompt: the first source present among the conventions' spellings.
-pub fn input_text(a: &AttrView<'_>, events: &[Event]) -> Option<String> {
-    if let Some(s) = a.string("gen_ai.input.messages") {
-        return render(json_messages(&s));
-    }
-    let msgs = indexed_messages(a, "llm.input_messages.", "message.role", "message.content");
-    if !msgs.is_empty() {
-        return render(msgs);
-    }
-    let msgs = indexed_messages(a, "gen_ai.prompt.", "role", "content");
-    if !msgs.is_empty() {
-        return render(msgs);
-    }
-    if let Some(s) = a
-        .string("gen_ai.prompt")
-        .or_else(|| event_attr(events, "gen_ai.content.prompt", "gen_ai.prompt"))
-    {
-        return render(json_messages(&s));
-    }
-    a.string("input.value")
-}
-
-/// The response: the first source present among the conventions' spellings.
-pub fn output_text(a: &AttrView<'_>, events: &[Event]) -> Option<String> {
-    if let Some(s) = a.string("gen_ai.output.messages") {
-        return render(
-            json_messages(&s)
-                .into_iter()
-                .map(|(_, t)| (None, t))
-                .collect(),
-        );
-    }
-    let msgs = indexed_messages(a, "llm.output_messages.", "message.role", "message.content");
-    if !msgs.is_empty() {
-        return render(msgs.into_iter().map(|(_, t)| (None, t)).collect());
-    }
-    let msgs = indexed_messages(a, "gen_ai.completion.", "role", "content");
-    if !msgs.is_empty() {
-        return render(msgs.into_iter().map(|(_, t)| (None, t)).collect());
-    }
-    if let Some(s) = a
-        .string("gen_ai.completion")
-        .or_else(|| event_attr(events, "gen_ai.content.completion", "gen_ai.completion"))
-    {
-        return render(
-            json_messages(&s)
-                .into_iter()
-                .map(|(_, t)| (None, t))
-                .collect(),
-        );
-    }
-    a.string("output.value")
-}
-
-/// OpenInference `retrieval.documents.N.document.{id,score,content}`.
-pub fn retrieval_documents(a: &AttrView<'_>) -> Option<Vec<RetrievalDocument>> {
-    let docs: Vec<RetrievalDocument> = indexed(a, "retrieval.documents.")
-        .into_values()
-        .map(|f| RetrievalDocument {
-            id: f.get("document.id").cloned(),
-            score: f.get("document.score").and_then(|s| s.parse().ok()),
-            content: f.get("document.content").cloned(),
-        })
-        .collect();
-    (!docs.is_empty()).then_some(docs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,7 +372,7 @@ mod tests {
     }
 
     fn norm(kvs: &[KeyValue]) -> GenAiFields {
-        normalize(&AttrView::new(kvs), &facts(&[]))
+        normalize(&AttrView::new(kvs), &facts(&[])).0
     }
 
     /// The value a mapping's column holds, as text, for the table-driven test.
@@ -703,104 +508,6 @@ mod tests {
     }
 
     #[test]
-    fn semconv_messages_fill_input_and_output_text() {
-        let g = norm(&[
-            s(
-                "gen_ai.input.messages",
-                r#"[{"role":"system","parts":[{"type":"text","content":"Be brief."}]},{"role":"user","parts":[{"type":"text","content":"Capital of France?"}]}]"#,
-            ),
-            s(
-                "gen_ai.output.messages",
-                r#"[{"role":"assistant","parts":[{"type":"text","content":"Paris."}],"finish_reason":"stop"}]"#,
-            ),
-        ]);
-        assert_eq!(
-            g.input_text.as_deref(),
-            Some("system: Be brief.\nuser: Capital of France?")
-        );
-        assert_eq!(g.output_text.as_deref(), Some("Paris."));
-    }
-
-    #[test]
-    fn openinference_messages_and_values() {
-        let g = norm(&[
-            s("llm.input_messages.0.message.role", "system"),
-            s("llm.input_messages.0.message.content", "Be brief."),
-            s("llm.input_messages.1.message.role", "user"),
-            s("llm.input_messages.1.message.content", "Hi"),
-            s("llm.output_messages.0.message.role", "assistant"),
-            s("llm.output_messages.0.message.content", "Hello"),
-        ]);
-        assert_eq!(g.input_text.as_deref(), Some("system: Be brief.\nuser: Hi"));
-        assert_eq!(g.output_text.as_deref(), Some("Hello"));
-        let g = norm(&[
-            s("input.value", "question?"),
-            s("output.value", "{\"a\":1}"),
-        ]);
-        assert_eq!(g.input_text.as_deref(), Some("question?"));
-        assert_eq!(g.output_text.as_deref(), Some("{\"a\":1}"));
-    }
-
-    #[test]
-    fn deprecated_prompt_and_completion() {
-        let g = norm(&[
-            s("gen_ai.prompt.0.role", "user"),
-            s("gen_ai.prompt.0.content", "Hi"),
-            s("gen_ai.completion.0.role", "assistant"),
-            s("gen_ai.completion.0.content", "Hello"),
-        ]);
-        assert_eq!(
-            (g.input_text.as_deref(), g.output_text.as_deref()),
-            (Some("Hi"), Some("Hello"))
-        );
-        let g = norm(&[
-            s("gen_ai.prompt", r#"[{"role":"user","content":"Hi"}]"#),
-            s("gen_ai.completion", "plain answer"),
-        ]);
-        assert_eq!(
-            (g.input_text.as_deref(), g.output_text.as_deref()),
-            (Some("Hi"), Some("plain answer"))
-        );
-    }
-
-    #[test]
-    fn prompt_and_completion_events() {
-        let ev = |name: &str, key: &str, v: &str| Event {
-            name: name.into(),
-            attributes: vec![s(key, v)],
-            ..Default::default()
-        };
-        let events = [
-            ev("gen_ai.content.prompt", "gen_ai.prompt", "Hi"),
-            ev("gen_ai.content.completion", "gen_ai.completion", "Hello"),
-        ];
-        let g = normalize(&AttrView::new(&[]), &facts(&events));
-        assert_eq!(
-            (g.input_text.as_deref(), g.output_text.as_deref()),
-            (Some("Hi"), Some("Hello"))
-        );
-    }
-
-    #[test]
-    fn retrieval_documents_are_collected_in_order() {
-        let g = norm(&[
-            s("retrieval.documents.1.document.id", "b"),
-            s("retrieval.documents.0.document.id", "a"),
-            f("retrieval.documents.0.document.score", 0.9),
-            s(
-                "retrieval.documents.0.document.content",
-                "Paris is the capital.",
-            ),
-        ]);
-        let docs = g.retrieval_documents.unwrap();
-        assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].id.as_deref(), Some("a"));
-        assert_eq!(docs[0].score, Some(0.9));
-        assert_eq!(docs[0].content.as_deref(), Some("Paris is the capital."));
-        assert_eq!(docs[1].id.as_deref(), Some("b"));
-    }
-
-    #[test]
     fn ttft_and_tpot_from_stream_events() {
         for name in FIRST_TOKEN_EVENTS {
             let events = [
@@ -815,7 +522,7 @@ mod tests {
                     ..Default::default()
                 },
             ];
-            let g = normalize(
+            let (g, _) = normalize(
                 &AttrView::new(&[i("gen_ai.usage.output_tokens", 11)]),
                 &facts(&events),
             );
@@ -834,7 +541,7 @@ mod tests {
         }];
         let mut f = facts(&events);
         f.is_error = true;
-        let g = normalize(&AttrView::new(&[]), &f);
+        let (g, _) = normalize(&AttrView::new(&[]), &f);
         assert_eq!(g.error_type.as_deref(), Some("RateLimitError"));
     }
 }

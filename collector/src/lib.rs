@@ -1,7 +1,8 @@
 //! `plumb-collector`: the OTLP receivers.
 //!
 //! Requests arrive over gRPC ([`grpc`]) or HTTP ([`http`], protobuf or [`otlp_json`]), are
-//! converted into rows ([`spans`], [`logs`], [`metrics`]; GenAI attributes through [`genai`],
+//! converted into rows ([`spans`], [`logs`], [`metrics`]; GenAI attributes through [`genai`] and
+//! [`messages`],
 //! cost through [`pricing`]) and handed to the store by [`ingest`], which answers only once the
 //! rows are durable.
 
@@ -13,6 +14,7 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod logs;
+pub mod messages;
 pub mod metrics;
 pub mod otlp_json;
 pub mod pricing;

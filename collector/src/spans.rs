@@ -82,7 +82,7 @@ fn convert_span(
     let status = span.status.as_ref();
     let status_code = status_name(status.map_or(0, |s| s.code));
     let attrs = AttrView::new(&span.attributes);
-    let mut gen_ai = genai::normalize(
+    let (mut gen_ai, stored_once) = genai::normalize(
         &attrs,
         &SpanFacts {
             service_name: &resource.service_name,
@@ -122,7 +122,16 @@ fn convert_span(
         scope_name: scope.map(|s| s.name.clone()).filter(|s| !s.is_empty()),
         scope_version: scope.map(|s| s.version.clone()).filter(|s| !s.is_empty()),
         resource_attributes: resource.attributes.clone(),
-        span_attributes: into_attributes(span.attributes),
+        span_attributes: into_attributes(if stored_once.is_empty() {
+            span.attributes
+        } else {
+            span.attributes
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !stored_once.contains(*i))
+                .map(|(_, kv)| kv)
+                .collect()
+        }),
         events: events(&span.events),
         links,
         gen_ai,
