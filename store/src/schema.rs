@@ -53,6 +53,29 @@ impl Table {
         }
     }
 
+    /// The schema SQL sees: the stored one with top-level strings as `Utf8View`. Grouping and
+    /// comparing views skips most of the string copying and hashing that plain `Utf8` costs
+    /// (the Parquet reader builds views straight from the pages), which is what full-table
+    /// aggregations over model, route and service spend their time on.
+    pub fn query_schema(self) -> SchemaRef {
+        static CACHE: OnceLock<[SchemaRef; 3]> = OnceLock::new();
+        let all = CACHE.get_or_init(|| {
+            Table::ALL.map(|t| {
+                let fields: Vec<Field> = t
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| match f.data_type() {
+                        DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+                        _ => f.as_ref().clone(),
+                    })
+                    .collect();
+                Arc::new(Schema::new(fields))
+            })
+        });
+        all[Table::ALL.iter().position(|t| *t == self).expect("listed")].clone()
+    }
+
     /// The timestamp column that partitions files by hour and prunes time filters.
     pub fn time_column(self) -> &'static str {
         match self {

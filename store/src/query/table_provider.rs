@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
 use datafusion::common::config::TableParquetOptions;
 use datafusion::common::{DFSchema, Result as DfResult};
@@ -50,7 +52,7 @@ impl PlumbTable {
 #[async_trait]
 impl TableProvider for PlumbTable {
     fn schema(&self) -> SchemaRef {
-        self.table.schema()
+        self.table.query_schema()
     }
 
     fn table_type(&self) -> TableType {
@@ -72,7 +74,7 @@ impl TableProvider for PlumbTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let schema = self.table.schema();
+        let schema = self.table.query_schema();
         let snapshot = self.buffer.snapshot(self.table, &self.project);
         let bounds = TimeBounds::from_filters(self.table.time_column(), filters);
 
@@ -110,8 +112,13 @@ impl TableProvider for PlumbTable {
         }
 
         if !snapshot.batches.is_empty() {
+            let batches = snapshot
+                .batches
+                .iter()
+                .map(|b| as_query_batch(b, &schema))
+                .collect::<DfResult<Vec<_>>>()?;
             inputs.push(MemorySourceConfig::try_new_exec(
-                &[snapshot.batches],
+                &[batches],
                 schema.clone(),
                 projection.cloned(),
             )?);
@@ -126,4 +133,22 @@ impl TableProvider for PlumbTable {
         }
         UnionExec::try_new(inputs)
     }
+}
+
+/// A buffered batch in the query schema. Casting `Utf8` to `Utf8View` builds views over the
+/// existing string buffers; the text itself is not copied.
+fn as_query_batch(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                Ok(cast(c, f.data_type())?)
+            }
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
