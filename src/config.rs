@@ -63,9 +63,9 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             object_store: None,
-            flush_bytes: 32 << 20,
+            flush_bytes: plumb_store::DEFAULT_FLUSH_BYTES,
             flush_age_secs: 60,
-            max_buffered_bytes: 160 << 20,
+            max_buffered_bytes: plumb_store::DEFAULT_MAX_BUFFERED_BYTES,
         }
     }
 }

@@ -86,7 +86,8 @@ fn hand_written_json_gzip_metrics_and_logs() {
         "SELECT span_kind, scope_name, scope_version, duration_ms, gen_ai_usage_input_tokens, gen_ai_usage_output_tokens, \
          gen_ai_response_time_to_first_chunk, span_attributes['gen_ai.request.temperature'] AS temperature, \
          span_attributes['tags'] AS tags, output_text, \
-         json_get_str(output_text, 'ok') IS NULL AND output_text IS NOT NULL AS output_is_broken_json \
+         json_get_str(output_text, 'ok') IS NULL AND output_text IS NOT NULL AS output_is_broken_json, \
+         json_valid(output_text) AS output_is_valid_json, json_valid(span_attributes['tags']) AS tags_are_json \
          FROM spans",
     );
     let r = rows.row(0);
@@ -101,6 +102,8 @@ fn hand_written_json_gzip_metrics_and_logs() {
     assert_eq!(r["tags"], "[\"a\",2]");
     assert_eq!(r["output_text"], "{\"ok\": tru");
     assert_eq!(r["output_is_broken_json"], true);
+    assert_eq!(r["output_is_valid_json"], false);
+    assert_eq!(r["tags_are_json"], true);
 
     let metrics = json!({"resourceMetrics": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "vllm"}}]},

@@ -62,17 +62,17 @@ fn encode_partitions(
     project: &str,
     batches: &[RecordBatch],
 ) -> Result<Vec<(ParquetFile, Vec<u8>)>> {
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut out = Vec::new();
-    for (hour, sorted) in sorted_by_hour(table, batches)? {
-        let (min_time, max_time) = time_range(table, &sorted);
-        let bytes = encode_parquet(table, &sorted)?;
+    for (hour, rows) in sorted_by_hour(table, batches)? {
+        let (bytes, min_time, max_time) = encode_parquet(table, &refs, &rows)?;
         out.push((
             ParquetFile {
                 project: project.to_string(),
                 table,
                 path: file_path(table, project, hour),
                 size_bytes: bytes.len() as u64,
-                row_count: sorted.num_rows() as u64,
+                row_count: rows.len() as u64,
                 min_time,
                 max_time,
             },
@@ -92,10 +92,13 @@ fn times(
         .as_primitive::<TimestampNanosecondType>()
 }
 
+/// A row as (batch index, row index).
+type RowRef = (usize, usize);
+
 /// Orders the rows of all batches by (hour, the table's sort columns) and cuts them per hour.
-/// Rows are compared in Arrow's row format and gathered once with `interleave`, so the data is
-/// copied once, not concatenated, filtered and sorted in three copies.
-fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, RecordBatch)>> {
+/// Rows are compared in Arrow's row format; the data itself is gathered later, a slice at a
+/// time, so a flush never holds a second sorted copy of everything it writes.
+fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, Vec<RowRef>)>> {
     let schema = table.schema();
     let fields = table
         .sort_columns()
@@ -126,7 +129,7 @@ fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, Rec
                 .collect::<Vec<i64>>(),
         );
     }
-    let mut order: Vec<(usize, usize)> = batches
+    let mut order: Vec<RowRef> = batches
         .iter()
         .enumerate()
         .flat_map(|(bi, b)| (0..b.num_rows()).map(move |ri| (bi, ri)))
@@ -136,21 +139,10 @@ fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, Rec
             .cmp(&hours[b.0][b.1])
             .then_with(|| keys[a.0].row(a.1).cmp(&keys[b.0].row(b.1)))
     });
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    order
+    Ok(order
         .chunk_by(|a, b| hours[a.0][a.1] == hours[b.0][b.1])
-        .map(|rows| {
-            let hour = hours[rows[0].0][rows[0].1];
-            Ok((hour, interleave_record_batch(&refs, rows)?))
-        })
-        .collect()
-}
-
-fn time_range(table: Table, batch: &RecordBatch) -> (i64, i64) {
-    let t = times(table, batch);
-    let min = arrow::compute::min(t).unwrap_or_default();
-    let max = arrow::compute::max(t).unwrap_or_default();
-    (min, max)
+        .map(|rows| (hours[rows[0].0][rows[0].1], rows.to_vec()))
+        .collect())
 }
 
 /// Free text: prompts, outputs, log bodies, and attribute values (which hold the rest of the
@@ -241,12 +233,28 @@ pub fn writer_properties(table: Table) -> WriterProperties {
     b.build()
 }
 
-fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
+/// Rows gathered into the writer per step: small enough that the copy is a fraction of the
+/// flush, large enough that `interleave` runs in long stretches.
+const GATHER_ROWS: usize = 8192;
+
+/// Writes the rows in the given order; returns the file and the min/max of the time column.
+fn encode_parquet(
+    table: Table,
+    batches: &[&RecordBatch],
+    rows: &[RowRef],
+) -> Result<(Vec<u8>, i64, i64)> {
+    let mut out = Vec::new();
     let mut w = ArrowWriter::try_new(&mut out, table.schema(), Some(writer_properties(table)))?;
-    w.write(batch)?;
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    for chunk in rows.chunks(GATHER_ROWS) {
+        let sorted = interleave_record_batch(batches, chunk)?;
+        let t = times(table, &sorted);
+        min = min.min(arrow::compute::min(t).unwrap_or(min));
+        max = max.max(arrow::compute::max(t).unwrap_or(max));
+        w.write(&sorted)?;
+    }
     w.close()?;
-    Ok(out)
+    Ok((out, min, max))
 }
 
 fn file_path(table: Table, project: &str, hour: i64) -> String {

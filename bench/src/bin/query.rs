@@ -57,11 +57,7 @@ fn queries(trace_id: &str) -> Vec<Query> {
         same("error rate per model", "SELECT gen_ai_request_model, avg(CASE WHEN status_code = 'ERROR' THEN 1.0 ELSE 0.0 END) AS error_rate, count(*) AS n FROM spans GROUP BY gen_ai_request_model ORDER BY gen_ai_request_model".into()),
         same("token sum by service", "SELECT service_name, sum(gen_ai_usage_input_tokens) + sum(gen_ai_usage_output_tokens) AS tokens FROM spans GROUP BY service_name ORDER BY service_name".into()),
         same("one trace by id", format!("SELECT * FROM spans WHERE trace_id = '{trace_id}' ORDER BY start_time")),
-        Query {
-            name: "JSON parse failures (output type json)",
-            plumb: "SELECT count(*) AS failures FROM spans WHERE gen_ai_output_type = 'json' AND json_get(output_text) IS NULL".into(),
-            duckdb: "SELECT count(*) AS failures FROM spans WHERE gen_ai_output_type = 'json' AND NOT json_valid(output_text)".into(),
-        },
+        same("JSON parse failures (output type json)", "SELECT count(*) AS failures FROM spans WHERE gen_ai_output_type = 'json' AND NOT json_valid(output_text)".into()),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The SQL engine: one DataFusion context per query with the project's tables registered,
 //! read-only, with a memory limit and a timeout.
 
+mod functions;
 mod output;
 mod sandbox;
 mod table_provider;
@@ -143,6 +144,7 @@ impl QueryEngine {
         runtime.register_object_store(&url, self.object_store.clone());
         let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         datafusion_functions_json::register_all(&mut ctx).map_err(QueryError::from)?;
+        ctx.register_udf(functions::json_valid());
         for table in Table::ALL {
             ctx.register_table(
                 table.name(),
