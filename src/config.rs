@@ -9,7 +9,7 @@ use anyhow::Context;
 use plumb_collector::Price;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     pub server: ServerConfig,
@@ -17,18 +17,6 @@ pub struct FileConfig {
     pub collector: CollectorConfig,
     pub query: QueryConfig,
     pub pricing: PricingConfig,
-}
-
-impl Default for FileConfig {
-    fn default() -> Self {
-        FileConfig {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            collector: CollectorConfig::default(),
-            query: QueryConfig::default(),
-            pricing: PricingConfig::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

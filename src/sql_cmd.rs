@@ -69,7 +69,7 @@ async fn remote(url: &str, query: &str) -> anyhow::Result<JsonRows> {
             .unwrap_or("unknown error");
         bail!("{msg}");
     }
-    Ok(serde_json::from_value(body).context("unexpected answer from the server")?)
+    serde_json::from_value(body).context("unexpected answer from the server")
 }
 
 fn print(rows: &JsonRows, format: Format) -> anyhow::Result<()> {

@@ -98,7 +98,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -107,10 +107,10 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -219,7 +219,7 @@ pub fn batch(
             f("gen_ai.response.time_to_first_chunk", ttft),
             f("gen_ai.request.temperature", 0.2),
             i("gen_ai.request.max_tokens", 1024),
-            s("gen_ai.response.id", format!("chatcmpl-{:x}", rng.next())),
+            s("gen_ai.response.id", format!("chatcmpl-{:x}", rng.next_u64())),
             s("plumb.route", route),
             s("plumb.engine", if provider == "vllm" { "vllm" } else { "api" }),
             b("plumb.cache_hit", rng.below(10) == 0),

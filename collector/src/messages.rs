@@ -324,64 +324,90 @@ fn take(
     render(side, m.list)
 }
 
-/// The prompt: the first source present among the conventions' spellings.
-fn input_text(a: &AttrView<'_>, events: &[Event], once: &mut StoredOnce) -> Option<String> {
-    if let Some((pos, v)) = a.text("gen_ai.input.messages") {
-        let mut m = json_messages(Side::Input, &v);
-        m.complete &= m.finish_reasons.is_empty();
-        return take(Side::Input, m, [pos], once);
-    }
-    for (prefix, role, content) in [
-        ("llm.input_messages.", "message.role", "message.content"),
-        ("gen_ai.prompt.", "role", "content"),
-    ] {
-        let (m, sources) = indexed_messages(Side::Input, a, prefix, role, content);
-        if !m.list.is_empty() {
-            return take(Side::Input, m, sources, once);
-        }
-    }
-    if let Some((pos, v)) = a.text("gen_ai.prompt") {
-        return take(Side::Input, json_messages(Side::Input, &v), [pos], once);
-    }
-    if let Some(s) = event_attr(events, "gen_ai.content.prompt", "gen_ai.prompt") {
-        return render(Side::Input, json_messages(Side::Input, &s).list);
-    }
-    let (pos, v) = a.text("input.value")?;
-    once.add([pos]);
-    Some(v.into_owned())
+/// Where one side's text comes from, in order of precedence.
+struct Sources {
+    side: Side,
+    /// GenAI: a JSON array of `{role, parts}` messages.
+    messages: &'static str,
+    /// Flattened, indexed messages: (prefix, role key, content key); OpenInference, OpenLLMetry.
+    indexed: [(&'static str, &'static str, &'static str); 2],
+    /// Older GenAI: one attribute, or the same attribute on an event of its own.
+    single: &'static str,
+    event: &'static str,
+    /// OpenInference: the value as it was, unparsed.
+    value: &'static str,
 }
 
-/// The response: the first source present among the conventions' spellings.
+const INPUT: Sources = Sources {
+    side: Side::Input,
+    messages: "gen_ai.input.messages",
+    indexed: [
+        ("llm.input_messages.", "message.role", "message.content"),
+        ("gen_ai.prompt.", "role", "content"),
+    ],
+    single: "gen_ai.prompt",
+    event: "gen_ai.content.prompt",
+    value: "input.value",
+};
+
+const OUTPUT: Sources = Sources {
+    side: Side::Output,
+    messages: "gen_ai.output.messages",
+    indexed: [
+        ("llm.output_messages.", "message.role", "message.content"),
+        ("gen_ai.completion.", "role", "content"),
+    ],
+    single: "gen_ai.completion",
+    event: "gen_ai.content.completion",
+    value: "output.value",
+};
+
+fn input_text(a: &AttrView<'_>, events: &[Event], once: &mut StoredOnce) -> Option<String> {
+    side_text(&INPUT, a, events, &mut None, once)
+}
+
 fn output_text(
     a: &AttrView<'_>,
     events: &[Event],
     finish_reasons: &mut Option<Vec<String>>,
     once: &mut StoredOnce,
 ) -> Option<String> {
-    if let Some((pos, v)) = a.text("gen_ai.output.messages") {
-        let mut m = json_messages(Side::Output, &v);
+    side_text(&OUTPUT, a, events, finish_reasons, once)
+}
+
+/// One side's text: the first source present among the conventions' spellings.
+fn side_text(
+    src: &Sources,
+    a: &AttrView<'_>,
+    events: &[Event],
+    finish_reasons: &mut Option<Vec<String>>,
+    once: &mut StoredOnce,
+) -> Option<String> {
+    let side = src.side;
+    if let Some((pos, v)) = a.text(src.messages) {
+        let mut m = json_messages(side, &v);
         if !m.finish_reasons.is_empty() {
-            let column = finish_reasons.get_or_insert_with(|| m.finish_reasons.clone());
-            m.complete &= m.finish_reasons.iter().all(|r| column.contains(r));
+            // Only output messages finish; the column must hold what the messages said.
+            m.complete &= side == Side::Output && {
+                let column = finish_reasons.get_or_insert_with(|| m.finish_reasons.clone());
+                m.finish_reasons.iter().all(|r| column.contains(r))
+            };
         }
-        return take(Side::Output, m, [pos], once);
+        return take(side, m, [pos], once);
     }
-    for (prefix, role, content) in [
-        ("llm.output_messages.", "message.role", "message.content"),
-        ("gen_ai.completion.", "role", "content"),
-    ] {
-        let (m, sources) = indexed_messages(Side::Output, a, prefix, role, content);
+    for (prefix, role, content) in src.indexed {
+        let (m, sources) = indexed_messages(side, a, prefix, role, content);
         if !m.list.is_empty() {
-            return take(Side::Output, m, sources, once);
+            return take(side, m, sources, once);
         }
     }
-    if let Some((pos, v)) = a.text("gen_ai.completion") {
-        return take(Side::Output, json_messages(Side::Output, &v), [pos], once);
+    if let Some((pos, v)) = a.text(src.single) {
+        return take(side, json_messages(side, &v), [pos], once);
     }
-    if let Some(s) = event_attr(events, "gen_ai.content.completion", "gen_ai.completion") {
-        return render(Side::Output, json_messages(Side::Output, &s).list);
+    if let Some(s) = event_attr(events, src.event, src.single) {
+        return render(side, json_messages(side, &s).list);
     }
-    let (pos, v) = a.text("output.value")?;
+    let (pos, v) = a.text(src.value)?;
     once.add([pos]);
     Some(v.into_owned())
 }
