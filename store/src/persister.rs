@@ -3,7 +3,8 @@
 //! Files are laid out as `{table}/project={project}/date={YYYY-MM-DD}/hour={HH}/{uuid}.parquet`,
 //! one per table, project and hour of the table's time column, sorted by the table's sort
 //! columns so that time and service filters prune row groups and pages. Compression is zstd;
-//! page-level statistics (and so the page index) are on; `trace_id` has a bloom filter.
+//! page-level statistics (and so the page index) are on for every column but free text;
+//! `trace_id` has a bloom filter. [`writer_properties`] says why each setting is what it is.
 
 use std::sync::Arc;
 
