@@ -141,12 +141,15 @@ struct PlainPart<'a> {
     content: Cow<'a, str>,
 }
 
-/// Plain messages, parsed without building a JSON tree (this runs for every span).
-fn plain_messages(text: &str) -> Option<(Vec<Message>, Vec<String>)> {
+/// Plain messages, parsed without building a JSON tree (this runs for every span), and whether
+/// each had at most one text part (several are joined by newlines, which hides where they split).
+fn plain_messages(text: &str) -> Option<(Vec<Message>, Vec<String>, bool)> {
     let parsed: Vec<PlainMessage<'_>> = serde_json::from_str(text).ok()?;
     let mut finish = Vec::new();
     let mut list = Vec::with_capacity(parsed.len());
+    let mut one_part_each = true;
     for m in parsed {
+        one_part_each &= m.parts.as_ref().is_none_or(|p| p.len() == 1);
         let text = match (m.parts, m.content) {
             (Some(parts), None) if !parts.is_empty() && parts.iter().all(|p| p.kind == "text") => {
                 parts
@@ -161,15 +164,15 @@ fn plain_messages(text: &str) -> Option<(Vec<Message>, Vec<String>)> {
         finish.extend(m.finish_reason);
         list.push((m.role, text));
     }
-    Some((list, finish))
+    Some((list, finish, one_part_each))
 }
 
 /// Messages from a JSON document (an array of `{role, content | parts}`), or a text that is
 /// not such a document, taken as it is.
 fn json_messages(side: Side, text: &str) -> Messages {
-    if let Some((list, finish_reasons)) = plain_messages(text) {
+    if let Some((list, finish_reasons, one_part_each)) = plain_messages(text) {
         return Messages {
-            complete: renders_completely(side, &list),
+            complete: one_part_each && renders_completely(side, &list),
             list,
             finish_reasons,
         };
@@ -489,6 +492,13 @@ mod tests {
             r#"[{"role":"system","content":"Be brief."}]"#,
         )]);
         assert_eq!(e.input_text.as_deref(), Some("Be brief."));
+        assert!(e.stored_once.is_empty());
+        // Two text parts render as two lines, which one part could also be.
+        let (e, _) = run(&[s(
+            "gen_ai.input.messages",
+            r#"[{"role":"user","parts":[{"type":"text","content":"a"},{"type":"text","content":"b"}]}]"#,
+        )]);
+        assert_eq!(e.input_text.as_deref(), Some("a\nb"));
         assert!(e.stored_once.is_empty());
     }
 
