@@ -13,6 +13,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::Result;
 use crate::schema::Table;
+use crate::trace_filter::TraceIdFilter;
 
 /// One persisted Parquet file.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,19 @@ pub struct ParquetFile {
     pub row_count: u64,
     pub min_time: i64,
     pub max_time: i64,
+    /// The trace ids in the file, for tables that have them.
+    pub trace_ids: Option<TraceIdFilter>,
+}
+
+impl ParquetFile {
+    /// False when the file certainly holds none of these trace ids. A file without a filter
+    /// may hold any.
+    pub fn may_hold_any_trace(&self, trace_ids: &[String]) -> bool {
+        match &self.trace_ids {
+            Some(f) => trace_ids.iter().any(|id| f.might_contain(id)),
+            None => true,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -50,8 +64,8 @@ impl Catalog {
 
     pub async fn files(&self) -> Result<Vec<ParquetFile>> {
         let rows = sqlx::query(
-            "SELECT project, table_name, path, size_bytes, row_count, min_time, max_time \
-             FROM parquet_files ORDER BY id",
+            "SELECT project, table_name, path, size_bytes, row_count, min_time, max_time, \
+             trace_id_filter FROM parquet_files ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -62,6 +76,10 @@ impl Catalog {
                 tracing::warn!(table, "catalog lists a file of an unknown table; skipped");
                 continue;
             };
+            let trace_ids = match r.get::<Option<Vec<u8>>, _>(7) {
+                Some(bytes) => Some(TraceIdFilter::from_bytes(&bytes)?),
+                None => None,
+            };
             out.push(ParquetFile {
                 project: r.get(0),
                 table,
@@ -70,6 +88,7 @@ impl Catalog {
                 row_count: r.get::<i64, _>(4) as u64,
                 min_time: r.get(5),
                 max_time: r.get(6),
+                trace_ids,
             });
         }
         Ok(out)
@@ -90,8 +109,9 @@ impl Catalog {
         for f in files {
             sqlx::query(
                 "INSERT INTO parquet_files \
-                 (project, table_name, path, size_bytes, row_count, min_time, max_time, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (project, table_name, path, size_bytes, row_count, min_time, max_time, created_at, \
+                  trace_id_filter) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&f.project)
             .bind(f.table.name())
@@ -101,6 +121,7 @@ impl Catalog {
             .bind(f.min_time)
             .bind(f.max_time)
             .bind(now)
+            .bind(f.trace_ids.as_ref().map(|t| t.to_bytes()).transpose()?)
             .execute(&mut *tx)
             .await?;
         }
@@ -109,6 +130,16 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores the trace-id filter of a file written before filters were kept.
+    pub async fn set_trace_id_filter(&self, path: &str, filter: &TraceIdFilter) -> Result<()> {
+        sqlx::query("UPDATE parquet_files SET trace_id_filter = ? WHERE path = ?")
+            .bind(filter.to_bytes()?)
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -135,6 +166,12 @@ mod tests {
             row_count: 2,
             min_time: 1,
             max_time: 2,
+            trace_ids: Some({
+                let mut b = crate::trace_filter::TraceIdFilterBuilder::new(2).unwrap();
+                b.add_column(&arrow::array::StringArray::from(vec!["ab"]))
+                    .unwrap();
+                b.finish()
+            }),
         };
         c.commit_flush(std::slice::from_ref(&f), 5).await.unwrap();
         c.close().await;

@@ -2,8 +2,9 @@
 //!
 //! The write path reads top to bottom in module order: rows arrive as [`records`] (shaped by
 //! [`schema`]), are appended to the [`wal`] and made queryable by the [`write_buffer`], turned
-//! into Parquet by the [`persister`] and made visible through the [`catalog`]. The [`query`]
-//! engine reads files and buffered rows together. [`Store`] wires these together and runs the
+//! into Parquet by the [`persister`] and made visible through the [`catalog`], which keeps a
+//! [`trace_filter`] per file for point lookups. The [`query`] engine reads files and buffered
+//! rows together. [`Store`] wires these together and runs the
 //! background flush.
 
 pub mod catalog;
@@ -13,6 +14,7 @@ pub mod persister;
 pub mod query;
 pub mod records;
 pub mod schema;
+pub mod trace_filter;
 pub mod wal;
 pub mod write_buffer;
 
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::Mutex as AsyncMutex;
 
 pub use catalog::{Catalog, ParquetFile};
@@ -204,10 +206,52 @@ impl Store {
         Ok(due)
     }
 
-    /// Runs the background flush until the returned handle is aborted.
+    /// Gives every file of a table with trace ids its trace-id filter, for files written before
+    /// the catalog kept them. Returns how many files it filled in.
+    pub async fn fill_missing_trace_filters(&self) -> Result<usize> {
+        let missing: Vec<_> = self
+            .inner
+            .buffer
+            .files()
+            .into_iter()
+            .filter(|f| f.table.has_trace_ids() && f.trace_ids.is_none())
+            .collect();
+        for f in &missing {
+            let bytes = self
+                .inner
+                .object_store
+                .get(&object_store::path::Path::from(f.path.as_str()))
+                .await?
+                .bytes()
+                .await?;
+            let filter =
+                tokio::task::spawn_blocking(move || trace_filter::read_from_parquet(bytes))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("trace filter task failed: {e}")))??;
+            self.inner
+                .catalog
+                .set_trace_id_filter(&f.path, &filter)
+                .await?;
+            self.inner.buffer.update_file(ParquetFile {
+                trace_ids: Some(filter),
+                ..ParquetFile::clone(f)
+            });
+        }
+        Ok(missing.len())
+    }
+
+    /// Runs the background flush until the returned handle is aborted. It first fills in
+    /// missing trace-id filters, so an upgraded data dir gets fast trace lookups.
     pub fn spawn_flusher(&self, tick: Duration) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
         tokio::spawn(async move {
+            match store.fill_missing_trace_filters().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(files = n, "filled in trace-id filters of older files"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not fill in trace-id filters; trace lookups open more files")
+                }
+            }
             let mut interval = tokio::time::interval(tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -285,6 +329,58 @@ mod tests {
         let rows = query::to_json_rows(&out).unwrap();
         assert_eq!(rows.rows[0][0], rows.rows[0][1], "a span was seen twice");
         rows.rows[0][0].as_i64().unwrap()
+    }
+
+    /// How many Parquet files the plan of `sql` would open.
+    async fn files_opened(store: &Store, sql: &str) -> usize {
+        let out = store.sql("p", &format!("EXPLAIN {sql}")).await.unwrap();
+        let plan = serde_json::to_string(&query::to_json_rows(&out).unwrap().rows).unwrap();
+        plan.matches(".parquet").count()
+    }
+
+    #[tokio::test]
+    async fn trace_lookups_open_only_files_that_may_hold_the_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        for flush in 0..3 {
+            store
+                .write(Table::Spans, "p", spans("p", 100, flush * 1000))
+                .await
+                .unwrap();
+            store.flush().await.unwrap();
+        }
+        let one = format!("SELECT span_id FROM spans WHERE trace_id = '{:032x}'", 1001);
+        let two = format!(
+            "SELECT span_id FROM spans WHERE trace_id IN ('{:032x}', '{:032x}')",
+            1, 2001
+        );
+        assert_eq!(files_opened(&store, "SELECT span_id FROM spans").await, 3);
+        assert_eq!(files_opened(&store, &one).await, 1);
+        assert_eq!(files_opened(&store, &two).await, 2);
+        let found = store.sql("p", &one).await.unwrap();
+        assert_eq!(found.num_rows(), 1);
+        store.shutdown().await.unwrap();
+        drop(store);
+
+        // A data dir from before the catalog kept filters: lookups open every file until the
+        // filters are filled in.
+        let db = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("catalog.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("UPDATE parquet_files SET trace_id_filter = NULL")
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        assert_eq!(files_opened(&store, &one).await, 3);
+        assert_eq!(store.fill_missing_trace_filters().await.unwrap(), 3);
+        assert_eq!(files_opened(&store, &one).await, 1);
+        assert_eq!(store.fill_missing_trace_filters().await.unwrap(), 0);
+        assert_eq!(store.sql("p", &one).await.unwrap().num_rows(), 1);
     }
 
     #[tokio::test]

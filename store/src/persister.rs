@@ -4,7 +4,7 @@
 //! one per table, project and hour of the table's time column, sorted by the table's sort
 //! columns so that time and service filters prune row groups and pages. Compression is zstd;
 //! page-level statistics (and so the page index) are on for every column but free text;
-//! `trace_id` has a bloom filter. [`writer_properties`] says why each setting is what it is.
+//! `trace_id` has a bloom filter, and a copy of the file's trace ids goes to the catalog. [`writer_properties`] says why each setting is what it is.
 
 use std::sync::Arc;
 
@@ -24,7 +24,8 @@ use parquet::schema::types::ColumnPath;
 
 use crate::catalog::ParquetFile;
 use crate::error::{Result, StoreError};
-use crate::schema::Table;
+use crate::schema::{Table, TRACE_ID};
+use crate::trace_filter::{TraceIdFilter, TraceIdFilterBuilder};
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 
@@ -66,7 +67,7 @@ fn encode_partitions(
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut out = Vec::new();
     for (hour, rows) in sorted_by_hour(table, batches)? {
-        let (bytes, min_time, max_time) = encode_parquet(table, &refs, &rows)?;
+        let (bytes, min_time, max_time, trace_ids) = encode_parquet(table, &refs, &rows)?;
         out.push((
             ParquetFile {
                 project: project.to_string(),
@@ -76,6 +77,7 @@ fn encode_partitions(
                 row_count: rows.len() as u64,
                 min_time,
                 max_time,
+                trace_ids,
             },
             bytes,
         ));
@@ -238,24 +240,32 @@ pub fn writer_properties(table: Table) -> WriterProperties {
 /// flush, large enough that `interleave` runs in long stretches.
 const GATHER_ROWS: usize = 8192;
 
-/// Writes the rows in the given order; returns the file and the min/max of the time column.
+/// Writes the rows in the given order; returns the file, the min/max of the time column and,
+/// for tables with trace ids, the filter of those.
 fn encode_parquet(
     table: Table,
     batches: &[&RecordBatch],
     rows: &[RowRef],
-) -> Result<(Vec<u8>, i64, i64)> {
+) -> Result<(Vec<u8>, i64, i64, Option<TraceIdFilter>)> {
     let mut out = Vec::new();
     let mut w = ArrowWriter::try_new(&mut out, table.schema(), Some(writer_properties(table)))?;
     let (mut min, mut max) = (i64::MAX, i64::MIN);
+    let mut trace_ids = match table.has_trace_ids() {
+        true => Some(TraceIdFilterBuilder::new(rows.len())?),
+        false => None,
+    };
     for chunk in rows.chunks(GATHER_ROWS) {
         let sorted = interleave_record_batch(batches, chunk)?;
         let t = times(table, &sorted);
         min = min.min(arrow::compute::min(t).unwrap_or(min));
         max = max.max(arrow::compute::max(t).unwrap_or(max));
+        if let Some(b) = trace_ids.as_mut() {
+            b.add_column(sorted.column_by_name(TRACE_ID).expect("has_trace_ids"))?;
+        }
         w.write(&sorted)?;
     }
     w.close()?;
-    Ok((out, min, max))
+    Ok((out, min, max, trace_ids.map(TraceIdFilterBuilder::finish)))
 }
 
 fn file_path(table: Table, project: &str, hour: i64) -> String {

@@ -9,6 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
+/// The column that joins spans and logs into traces.
+pub const TRACE_ID: &str = "trace_id";
+
 /// One of the tables Plumb stores. The name is the SQL table name and the object-store prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
@@ -97,9 +100,14 @@ impl Table {
     /// Columns with a Parquet bloom filter: point lookups by id.
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
-            Table::Spans | Table::Logs => &["trace_id"],
+            Table::Spans | Table::Logs => &[TRACE_ID],
             Table::Metrics => &[],
         }
+    }
+
+    /// Whether rows carry a `trace_id` (and files a [`crate::trace_filter::TraceIdFilter`]).
+    pub fn has_trace_ids(self) -> bool {
+        self.bloom_filter_columns().contains(&TRACE_ID)
     }
 }
 

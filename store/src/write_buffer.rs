@@ -235,6 +235,20 @@ impl WriteBuffer {
         }
     }
 
+    /// Replaces the description of a persisted file (same path), e.g. once its trace-id filter
+    /// is known. The file's rows do not change, so readers see them exactly once either way.
+    pub fn update_file(&self, file: ParquetFile) {
+        let mut s = self.state.lock().expect("buffer lock");
+        if let Some(slot) = s.files.iter_mut().find(|f| f.path == file.path) {
+            *slot = Arc::new(file);
+        }
+    }
+
+    /// Persisted files, in commit order.
+    pub fn files(&self) -> Vec<Arc<ParquetFile>> {
+        self.state.lock().expect("buffer lock").files.clone()
+    }
+
     /// Deletes WAL segments whose rows are all persisted.
     pub fn truncate_wal(&self, through_segment: u64) -> Result<()> {
         wal::delete_through(&self.wal_dir, through_segment)

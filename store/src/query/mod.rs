@@ -6,6 +6,7 @@ mod output;
 mod sandbox;
 mod table_provider;
 mod time_bounds;
+mod trace_ids;
 
 use std::sync::Arc;
 use std::time::Duration;

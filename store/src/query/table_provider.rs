@@ -1,5 +1,6 @@
 //! The DataFusion table behind `spans`, `logs` and `metrics`: the project's Parquet files from
-//! the catalog (pruned by time before any file is opened) unioned with its buffered rows.
+//! the catalog (pruned by time and by trace-id filters before any file is opened) unioned with
+//! its buffered rows.
 //!
 //! One provider is bound to one project, so tenant scoping does not depend on the user's SQL:
 //! another project's files and rows are never part of the plan.
@@ -26,6 +27,7 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::time_bounds::TimeBounds;
+use super::trace_ids::wanted_trace_ids;
 use crate::schema::Table;
 use crate::write_buffer::WriteBuffer;
 
@@ -77,6 +79,10 @@ impl TableProvider for PlumbTable {
         let schema = self.table.query_schema();
         let snapshot = self.buffer.snapshot(self.table, &self.project);
         let bounds = TimeBounds::from_filters(self.table.time_column(), filters);
+        let trace_ids = match self.table.has_trace_ids() {
+            true => wanted_trace_ids(filters),
+            false => None,
+        };
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
 
@@ -84,6 +90,11 @@ impl TableProvider for PlumbTable {
             .files
             .iter()
             .filter(|f| bounds.overlaps(f.min_time, f.max_time))
+            .filter(|f| {
+                trace_ids
+                    .as_ref()
+                    .is_none_or(|ids| f.may_hold_any_trace(ids))
+            })
             .collect();
         if !files.is_empty() {
             let partitions = state.config_options().execution.target_partitions.max(1);
