@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Plumb's tests need, idempotently: the Python OpenTelemetry exporters in .venv and
-# the JS exporters in tests/js/node_modules. Safe to run again: it redoes a step only when its
-# inputs changed. Needs: cargo, python3 (with venv), node and npm (installed from Debian if absent).
+# Installs what Plumb's tests need, idempotently: the Python OpenTelemetry exporters in .venv,
+# the JS exporters in tests/js/node_modules, and the judges' runtime (scripts/setup-judges.sh).
+# Safe to run again: it redoes a step only when its inputs changed. Needs: cargo, python3 (with venv), node and npm (installed from Debian if absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +37,6 @@ if ! stamp_ok tests/js/node_modules/.plumb-lock "$lock_hash"; then
   (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_hash" > tests/js/node_modules/.plumb-lock
 fi
+# ONNX Runtime and the judge models' package-provided files.
+bash scripts/setup-judges.sh
 log "ready"

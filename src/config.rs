@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub collector: CollectorConfig,
     pub query: QueryConfig,
     pub pricing: PricingConfig,
+    pub judge: plumb_serving::JudgeConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,6 +26,7 @@ pub struct ServerConfig {
     pub otlp_grpc_addr: String,
     pub otlp_http_addr: String,
     pub http_addr: String,
+    pub judge_addr: String,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +35,7 @@ impl Default for ServerConfig {
             otlp_grpc_addr: "127.0.0.1:4317".into(),
             otlp_http_addr: "127.0.0.1:4318".into(),
             http_addr: "127.0.0.1:3000".into(),
+            judge_addr: "127.0.0.1:3100".into(),
         }
     }
 }
@@ -126,6 +129,7 @@ mod tests {
             &c.server.otlp_grpc_addr,
             &c.server.otlp_http_addr,
             &c.server.http_addr,
+            &c.server.judge_addr,
         ] {
             assert!(a.starts_with("127.0.0.1:"), "{a}");
         }

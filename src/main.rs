@@ -1,8 +1,9 @@
 //! `plumb`: the binary. Parses the command line, loads configuration and runs a command:
 //! `serve` wires the store, the OTLP receivers and the HTTP API together; `sql` queries a data
-//! directory or a running server.
+//! directory or a running server; `judge` serves or runs the judge models.
 
 mod config;
+mod judge_cmd;
 mod serve;
 mod sql_cmd;
 
@@ -43,6 +44,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run one read-only SQL query and print the result.
     Sql(sql_cmd::SqlArgs),
+    /// Judge models: serve them (`judge serve`) or score one item (`judge score`).
+    Judge(judge_cmd::JudgeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,7 +53,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PLUMB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::run(cli.data_dir, file_config, args).await,
             Command::Sql(args) => sql_cmd::run(cli.data_dir, file_config, args).await,
+            Command::Judge(args) => judge_cmd::run(file_config, args).await,
         }
     })
 }

@@ -3,10 +3,12 @@
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use plumb_collector::{grpc, http as otlp_http, Ingest, PriceTable};
+use plumb_serving::Judges;
 use plumb_store::{QueryLimits, Store, StoreConfig, DEFAULT_PROJECT};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -37,6 +39,16 @@ pub struct ServeArgs {
     /// Largest OTLP request accepted, in bytes (after decompression).
     #[arg(long, env = "PLUMB_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Judge API address.
+    #[arg(long, env = "PLUMB_JUDGE_ADDR")]
+    judge_addr: Option<String>,
+    /// Directory of judge models (each subdirectory with a plumb-judge.json).
+    #[arg(long, env = "PLUMB_JUDGE_MODELS")]
+    judge_models: Option<PathBuf>,
+    /// Do not load the judge models in this process (e.g. when judges run on a GPU node with
+    /// `plumb judge serve`).
+    #[arg(long, env = "PLUMB_NO_JUDGES")]
+    no_judges: bool,
 }
 
 fn address(
@@ -57,7 +69,7 @@ fn address(
     })
 }
 
-async fn bind(role: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub async fn bind(role: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {role} to {addr}: is another process using the port?"))?;
@@ -71,6 +83,7 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     let grpc_addr = address(args.otlp_grpc_addr, &cfg.server.otlp_grpc_addr, listen)?;
     let otlp_http_addr = address(args.otlp_http_addr, &cfg.server.otlp_http_addr, listen)?;
     let http_addr = address(args.http_addr, &cfg.server.http_addr, listen)?;
+    let judge_addr = address(args.judge_addr, &cfg.server.judge_addr, listen)?;
     let max_body = args.max_body_bytes.unwrap_or(cfg.collector.max_body_bytes);
 
     let store_config = StoreConfig {
@@ -103,6 +116,23 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     let grpc_listener = bind("otlp-grpc", grpc_addr).await?;
     let otlp_http_listener = bind("otlp-http", otlp_http_addr).await?;
     let http_listener = bind("http", http_addr).await?;
+    let judge_config = crate::judge_cmd::judge_config(&cfg, args.judge_models, None);
+    let judges = if args.no_judges {
+        None
+    } else {
+        match tokio::task::spawn_blocking(move || Judges::load(judge_config)).await? {
+            Ok(j) => Some(Arc::new(j)),
+            Err(e) => {
+                // The store and the API are useful without judges; say how to get them.
+                tracing::warn!(error = %e, "judges are off: run ./scripts/setup.sh to install ONNX Runtime and the judge models");
+                None
+            }
+        }
+    };
+    let judge_listener = match &judges {
+        Some(_) => Some(bind("judge", judge_addr).await?),
+        None => None,
+    };
     use std::io::Write;
     std::io::stdout().flush()?;
 
@@ -135,6 +165,13 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
+    let judge_task = judges.zip(judge_listener).map(|(judges, listener)| {
+        tokio::spawn(
+            axum::serve(listener, plumb_serving::api::router(judges))
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        )
+    });
     tracing::info!(data_dir = %data_dir.display(), "plumb is running");
 
     shutdown_signal().await;
@@ -143,12 +180,15 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     let _ = grpc_task.await;
     let _ = otlp_http_task.await;
     let _ = http_task.await;
+    if let Some(t) = judge_task {
+        let _ = t.await;
+    }
     flusher.abort();
     store.shutdown().await.context("final flush")?;
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -32,6 +32,9 @@ impl Server {
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
+                // The store is what these benchmarks measure; judges would add their model's
+                // memory to the RSS figure.
+                "--no-judges",
             ])
             .args(extra)
             .env(

@@ -24,12 +24,24 @@ pub struct Plumb {
     pub grpc: String,
     pub otlp_http: String,
     pub http: String,
+    /// The judge API, when started with [`Plumb::start_with_judges`].
+    pub judge: Option<String>,
     pub log: PathBuf,
 }
 
 impl Plumb {
-    /// Starts `plumb serve` on free loopback ports with `data_dir`.
+    /// Starts `plumb serve` on free loopback ports with `data_dir`, without judges (most tests
+    /// do not need the models' load time and memory).
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Plumb {
+        Plumb::start_inner(data_dir, extra_args, false)
+    }
+
+    /// Starts `plumb serve` with its in-process judges on a free port too.
+    pub fn start_with_judges(data_dir: &Path, extra_args: &[&str]) -> Plumb {
+        Plumb::start_inner(data_dir, extra_args, true)
+    }
+
+    fn start_inner(data_dir: &Path, extra_args: &[&str], judges: bool) -> Plumb {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
@@ -42,6 +54,10 @@ impl Plumb {
             .args(["--otlp-grpc-addr", "127.0.0.1:0"])
             .args(["--otlp-http-addr", "127.0.0.1:0"])
             .args(["--http-addr", "127.0.0.1:0"])
+            .args(match judges {
+                true => vec!["--judge-addr", "127.0.0.1:0"],
+                false => vec!["--no-judges"],
+            })
             .args(extra_args)
             .env("PLUMB_LOG", "info,plumb_store=debug")
             .stdout(Stdio::piped())
@@ -59,8 +75,9 @@ impl Plumb {
                 }
             }
         });
-        let (mut grpc, mut otlp_http, mut http) = (None, None, None);
-        while grpc.is_none() || otlp_http.is_none() || http.is_none() {
+        let (mut grpc, mut otlp_http, mut http, mut judge) = (None, None, None, None);
+        while grpc.is_none() || otlp_http.is_none() || http.is_none() || (judges && judge.is_none())
+        {
             let line = rx
                 .recv_timeout(Duration::from_secs(120))
                 .unwrap_or_else(|_| {
@@ -76,6 +93,7 @@ impl Plumb {
                     "otlp-grpc" => grpc = Some(addr),
                     "otlp-http" => otlp_http = Some(addr),
                     "http" => http = Some(addr),
+                    "judge" => judge = Some(format!("http://{addr}")),
                     _ => {}
                 }
             }
@@ -86,6 +104,7 @@ impl Plumb {
             grpc: format!("http://{}", grpc.unwrap()),
             otlp_http: format!("http://{}", otlp_http.unwrap()),
             http: format!("http://{}", http.unwrap()),
+            judge,
             log,
         }
     }

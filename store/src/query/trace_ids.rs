@@ -50,12 +50,12 @@ fn is_trace_id(expr: &Expr) -> bool {
 
 fn text(expr: &Expr) -> Option<String> {
     match expr {
-        Expr::Literal(v, _) => match v {
+        Expr::Literal(
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)) => Some(s.clone()),
-            _ => None,
-        },
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s.clone()),
         Expr::Cast(c) => text(&c.expr),
         _ => None,
     }
@@ -99,7 +99,7 @@ mod tests {
             col("trace_id").in_list(vec![lit("a"), col("span_id")], false),
             col("span_id").eq(lit("a")),
         ] {
-            assert_eq!(wanted_trace_ids(&[f.clone()]), None, "{f}");
+            assert_eq!(wanted_trace_ids(std::slice::from_ref(&f)), None, "{f}");
         }
     }
 }

@@ -1,0 +1,304 @@
+//! One loaded judge model: its manifest, its tokenizer and its ONNX Runtime session.
+//!
+//! Tokenizing is separate from running so the batcher can sort inputs by length before it pads
+//! them: a batch is padded only to its own longest input.
+
+use std::sync::Mutex;
+
+use ndarray::{Array2, ArrayViewD, Axis, Ix2, Ix3};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
+use ort::value::Tensor;
+use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{Result, ServingError};
+use crate::manifest::{Architecture, Manifest, OutputKind, Pooling};
+use crate::runtime::{self, ActiveDevice, Device};
+
+pub struct OnnxModel {
+    pub manifest: Manifest,
+    pub device: ActiveDevice,
+    tokenizer: Tokenizer,
+    /// `Session::run` needs `&mut`; one batch runs at a time and uses every intra-op thread.
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("name", &self.manifest.name)
+            .field("device", &self.device)
+            .finish()
+    }
+}
+
+fn ort_err<E: std::fmt::Display>(e: E) -> ServingError {
+    ServingError::Inference(e.to_string())
+}
+
+impl OnnxModel {
+    /// Loads the model described by `manifest` on `device`, with `threads` intra-op threads on
+    /// CPU (0 = ONNX Runtime's default, one per core).
+    pub fn load(
+        manifest: Manifest,
+        env: &ort::environment::Environment,
+        device: Device,
+        threads: usize,
+    ) -> Result<OnnxModel> {
+        let device = runtime::resolve(device)?;
+        let mut tokenizer = Tokenizer::from_file(&manifest.tokenizer).map_err(|e| {
+            ServingError::Tokenizer(format!("{}: {e}", manifest.tokenizer.display()))
+        })?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: manifest.max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| ServingError::Tokenizer(e.to_string()))?;
+        tokenizer.with_padding(None);
+
+        let mut builder = Session::builder(env)
+            .map_err(ort_err)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(ort_err)?;
+        if threads > 0 {
+            builder = builder.with_intra_threads(threads).map_err(ort_err)?;
+        }
+        if device == ActiveDevice::Cuda {
+            builder = builder
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(ort_err)?;
+        }
+        let session = builder.commit_from_file(&manifest.model).map_err(ort_err)?;
+        let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+        for wanted in [
+            Some(&manifest.inputs.input_ids),
+            Some(&manifest.inputs.attention_mask),
+            manifest.inputs.token_type_ids.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !names.contains(&wanted.as_str()) {
+                return Err(ServingError::Model {
+                    dir: manifest.model.clone(),
+                    reason: format!("the graph has no input {wanted:?} (it has {names:?})"),
+                });
+            }
+        }
+        if !session
+            .outputs()
+            .iter()
+            .any(|o| o.name() == manifest.output.name)
+        {
+            return Err(ServingError::Model {
+                dir: manifest.model.clone(),
+                reason: format!("the graph has no output {:?}", manifest.output.name),
+            });
+        }
+        Ok(OnnxModel {
+            manifest,
+            device,
+            tokenizer,
+            session: Mutex::new(session),
+        })
+    }
+
+    /// Tokenizes a pair (cross-encoders), truncated to `max_length` as in training.
+    pub fn encode_pair(&self, first: &str, second: &str) -> Result<Encoding> {
+        self.tokenizer
+            .encode((first, second), true)
+            .map_err(|e| ServingError::Tokenizer(e.to_string()))
+    }
+
+    /// Tokenizes one text (bi-encoders).
+    pub fn encode_one(&self, text: &str) -> Result<Encoding> {
+        self.tokenizer
+            .encode(text, true)
+            .map_err(|e| ServingError::Tokenizer(e.to_string()))
+    }
+
+    /// Runs one batch. A cross-encoder gives one score in 0..1 per input; a bi-encoder one
+    /// embedding per input.
+    pub fn infer(&self, batch: &[&Encoding]) -> Result<Vec<Vec<f32>>> {
+        if batch.is_empty() {
+            return Ok(vec![]);
+        }
+        let width = batch.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let mut ids = Array2::<i64>::zeros((batch.len(), width));
+        let mut mask = Array2::<i64>::zeros((batch.len(), width));
+        let mut types = Array2::<i64>::zeros((batch.len(), width));
+        for (row, e) in batch.iter().enumerate() {
+            for (col, ((&id, &m), &t)) in e
+                .get_ids()
+                .iter()
+                .zip(e.get_attention_mask())
+                .zip(e.get_type_ids())
+                .enumerate()
+            {
+                ids[[row, col]] = i64::from(id);
+                mask[[row, col]] = i64::from(m);
+                types[[row, col]] = i64::from(t);
+            }
+        }
+        let m = &self.manifest;
+        let mut inputs: Vec<(String, SessionInputValue)> = vec![
+            (
+                m.inputs.input_ids.clone(),
+                Tensor::from_array(ids).map_err(ort_err)?.into(),
+            ),
+            (
+                m.inputs.attention_mask.clone(),
+                Tensor::from_array(mask.clone()).map_err(ort_err)?.into(),
+            ),
+        ];
+        if let Some(name) = &m.inputs.token_type_ids {
+            inputs.push((
+                name.clone(),
+                Tensor::from_array(types).map_err(ort_err)?.into(),
+            ));
+        }
+        let mut session = self.session.lock().expect("session lock");
+        let outputs = session.run(inputs).map_err(ort_err)?;
+        let out = outputs
+            .get(&m.output.name)
+            .ok_or_else(|| ServingError::Inference(format!("no output {}", m.output.name)))?
+            .try_extract_array::<f32>()
+            .map_err(ort_err)?;
+        match m.architecture {
+            Architecture::CrossEncoder => self.scores(out, batch.len()),
+            Architecture::BiEncoder => self.embeddings(out, &mask),
+        }
+    }
+
+    fn scores(&self, out: ArrayViewD<f32>, n: usize) -> Result<Vec<Vec<f32>>> {
+        let spec = &self.manifest.output;
+        let rows: Vec<Vec<f32>> = match out.ndim() {
+            1 => out.iter().map(|v| vec![*v]).collect(),
+            2 => out
+                .outer_iter()
+                .map(|r| r.iter().copied().collect())
+                .collect(),
+            d => {
+                return Err(ServingError::Inference(format!(
+                    "a score output of {d} dimensions"
+                )))
+            }
+        };
+        if rows.len() != n {
+            return Err(ServingError::Inference(format!(
+                "{} scores for {n} inputs",
+                rows.len()
+            )));
+        }
+        rows.into_iter()
+            .map(|r| {
+                let pick = |i: Option<usize>| -> Result<f32> {
+                    let i = i.unwrap_or(r.len() - 1);
+                    r.get(i).copied().ok_or_else(|| {
+                        ServingError::Inference(format!(
+                            "positive_index {i} but {} classes",
+                            r.len()
+                        ))
+                    })
+                };
+                let score = match spec.kind {
+                    OutputKind::Logits => softmax_at(&r, spec.positive_index.unwrap_or(1))?,
+                    OutputKind::Logit => sigmoid(pick(Some(0))?),
+                    OutputKind::Probability => pick(spec.positive_index)?,
+                    OutputKind::Embedding => unreachable!("checked by the manifest"),
+                };
+                Ok(vec![score])
+            })
+            .collect()
+    }
+
+    fn embeddings(&self, out: ArrayViewD<f32>, mask: &Array2<i64>) -> Result<Vec<Vec<f32>>> {
+        let pooled: Vec<Vec<f32>> = if let Ok(tokens) = out.view().into_dimensionality::<Ix3>() {
+            tokens
+                .outer_iter()
+                .zip(mask.outer_iter())
+                .map(
+                    |(t, m)| match self.manifest.pooling.unwrap_or(Pooling::Mean) {
+                        Pooling::Cls => t.index_axis(Axis(0), 0).to_vec(),
+                        Pooling::Mean => {
+                            let mut sum = vec![0f32; t.shape()[1]];
+                            let mut count = 0f32;
+                            for (tok, &on) in t.outer_iter().zip(m.iter()) {
+                                if on != 0 {
+                                    count += 1.0;
+                                    sum.iter_mut().zip(tok.iter()).for_each(|(s, v)| *s += v);
+                                }
+                            }
+                            sum.iter().map(|s| s / count.max(1.0)).collect()
+                        }
+                    },
+                )
+                .collect()
+        } else if let Ok(sentences) = out.view().into_dimensionality::<Ix2>() {
+            sentences.outer_iter().map(|r| r.to_vec()).collect()
+        } else {
+            return Err(ServingError::Inference(format!(
+                "an embedding output of shape {:?}",
+                out.shape()
+            )));
+        };
+        Ok(pooled
+            .into_iter()
+            .map(|v| {
+                if self.manifest.normalize {
+                    l2_normalize(v)
+                } else {
+                    v
+                }
+            })
+            .collect())
+    }
+}
+
+fn softmax_at(logits: &[f32], index: usize) -> Result<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    logits
+        .get(index)
+        .map(|l| (l - max).exp() / sum)
+        .ok_or_else(|| {
+            ServingError::Inference(format!(
+                "positive_index {index} but {} classes",
+                logits.len()
+            ))
+        })
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn l2_normalize(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+/// Cosine similarity of two embeddings.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_picks_the_positive_class() {
+        let p = softmax_at(&[0.0, 2.0], 1).unwrap();
+        assert!((p - 0.880797).abs() < 1e-5);
+        assert!(softmax_at(&[0.0, 2.0], 2).is_err());
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
+        assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+    }
+}
