@@ -38,6 +38,10 @@ enum JudgeCommand {
         /// Judge API address (port 0 picks a free port).
         #[arg(long, env = "PLUMB_JUDGE_ADDR")]
         judge_addr: Option<String>,
+        /// OTLP/HTTP endpoint of a Plumb (e.g. http://127.0.0.1:4318) that receives the judge
+        /// server's own metrics; none are sent without it.
+        #[arg(long, env = "PLUMB_JUDGE_OTLP_ENDPOINT")]
+        otlp_endpoint: Option<String>,
     },
     /// Score one item and print the verdict.
     Score {
@@ -102,12 +106,20 @@ pub async fn run(cfg: FileConfig, args: JudgeArgs) -> anyhow::Result<()> {
             .context("loading the judge models")?,
     );
     match args.command {
-        JudgeCommand::Serve { judge_addr } => {
+        JudgeCommand::Serve {
+            judge_addr,
+            otlp_endpoint,
+        } => {
             let addr: SocketAddr = judge_addr
                 .unwrap_or(cfg.server.judge_addr.clone())
                 .parse()
                 .context("--judge-addr is not host:port")?;
             let listener = crate::serve::bind("judge", addr).await?;
+            let _telemetry = otlp_endpoint.map(|endpoint| {
+                let interval =
+                    std::time::Duration::from_secs(judges.config().telemetry_interval_secs.max(1));
+                plumb_serving::telemetry::spawn_exporter(judges.clone(), endpoint, interval)
+            });
             axum::serve(listener, plumb_serving::api::router(judges))
                 .with_graceful_shutdown(crate::serve::shutdown_signal())
                 .await?;

@@ -115,6 +115,7 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
 
     let grpc_listener = bind("otlp-grpc", grpc_addr).await?;
     let otlp_http_listener = bind("otlp-http", otlp_http_addr).await?;
+    let otlp_http_local = otlp_http_listener.local_addr()?;
     let http_listener = bind("http", http_addr).await?;
     let judge_config = crate::judge_cmd::judge_config(&cfg, args.judge_models, None);
     let judges = if args.no_judges {
@@ -165,6 +166,11 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
             .with_graceful_shutdown(stopped(stop_rx.clone()))
             .into_future(),
     );
+    // The judges report their own metrics into this same Plumb, over OTLP like any service.
+    let judge_telemetry = judges.clone().map(|j| {
+        let interval = Duration::from_secs(j.config().telemetry_interval_secs.max(1));
+        plumb_serving::telemetry::spawn_exporter(j, format!("http://{otlp_http_local}"), interval)
+    });
     let judge_task = judges.zip(judge_listener).map(|(judges, listener)| {
         tokio::spawn(
             axum::serve(listener, plumb_serving::api::router(judges))
@@ -182,6 +188,9 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     let _ = http_task.await;
     if let Some(t) = judge_task {
         let _ = t.await;
+    }
+    if let Some(t) = judge_telemetry {
+        t.abort();
     }
     flusher.abort();
     store.shutdown().await.context("final flush")?;

@@ -31,7 +31,12 @@ fn post(url: &str, body: &str) -> (u16, Value) {
 #[test]
 fn judge_api_in_process_scores_and_refuses_bad_input_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let plumb = Plumb::start_with_judges(&dir.path().join("data"), &[]);
+    let config = dir.path().join("plumb.toml");
+    std::fs::write(&config, "[judge]\ntelemetry_interval_secs = 1\n").unwrap();
+    let plumb = Plumb::start_with_judges(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     let judge = plumb.judge.clone().expect("the judge role is listening");
 
     let models: Value = reqwest::blocking::get(format!("{judge}/v1/models"))
@@ -81,6 +86,34 @@ fn judge_api_in_process_scores_and_refuses_bad_input_clearly() {
         let error = v["error"].as_str().unwrap();
         assert!(error.contains(says), "{error:?} should say {says:?}");
     }
+
+    // The judge reports its own metrics into this Plumb, like any service: requests (the one
+    // good and five refused above), batches and the queue.
+    let query = "SELECT histogram_count FROM metrics WHERE service_name = 'plumb-judge' \
+                 AND metric_name = 'plumb.judge.request.duration' \
+                 AND attributes['plumb.judge.task'] = 'context_relevance' \
+                 ORDER BY time DESC LIMIT 1";
+    let mut requests = None;
+    for _ in 0..300 {
+        let rows = plumb.sql(query);
+        if let Some(r) = rows.rows.first() {
+            if r[0].as_i64() == Some(6) {
+                requests = Some(6);
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(requests, Some(6), "judge request metrics never arrived");
+    let batches = plumb.sql(
+        "SELECT max(value) FROM metrics WHERE service_name = 'plumb-judge' \
+         AND metric_name = 'plumb.judge.inputs'",
+    );
+    assert_eq!(
+        batches.scalar().as_f64(),
+        Some(2.0 * 2.0),
+        "query and document of two items"
+    );
     plumb.stop();
 }
 

@@ -4,6 +4,7 @@
 //! `Retry-After`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -56,6 +57,7 @@ async fn groundedness(
     State(judges): State<Arc<Judges>>,
     body: Result<Json<Request<GroundednessItem>>, JsonRejection>,
 ) -> Response {
+    let started = Instant::now();
     let run = async {
         let Json(req) = body.map_err(bad_json)?;
         let judge = judges.judge(Task::Groundedness)?;
@@ -71,13 +73,19 @@ async fn groundedness(
         .await?;
         Ok::<_, ServingError>(json!({"model": judge.model.manifest.name, "items": verdicts}))
     };
-    respond(run.await)
+    let response = respond(run.await);
+    judges
+        .requests
+        .for_task(Task::Groundedness)
+        .record(started.elapsed());
+    response
 }
 
 async fn context_relevance(
     State(judges): State<Arc<Judges>>,
     body: Result<Json<Request<RelevanceItem>>, JsonRejection>,
 ) -> Response {
+    let started = Instant::now();
     let run = async {
         let Json(req) = body.map_err(bad_json)?;
         let judge = judges.judge(Task::ContextRelevance)?;
@@ -93,7 +101,12 @@ async fn context_relevance(
         .await?;
         Ok::<_, ServingError>(json!({"model": judge.model.manifest.name, "items": verdicts}))
     };
-    respond(run.await)
+    let response = respond(run.await);
+    judges
+        .requests
+        .for_task(Task::ContextRelevance)
+        .record(started.elapsed());
+    response
 }
 
 async fn models(State(judges): State<Arc<Judges>>) -> Response {

@@ -16,6 +16,7 @@ use crate::manifest::{Architecture, Manifest, Segment, Task, MANIFEST_FILE};
 use crate::model::{cosine, OnnxModel};
 use crate::runtime::{self, ActiveDevice, Device};
 use crate::segment;
+use crate::telemetry::RequestMetrics;
 
 /// Where Plumb's own judges live in the repository (`scripts/setup.sh` completes them).
 pub const DEFAULT_MODELS_DIR: &str = "judges/models";
@@ -35,6 +36,8 @@ pub struct JudgeConfig {
     pub max_text_bytes: usize,
     /// Largest number of model inputs one item may expand to (sentences × windows).
     pub max_pairs_per_item: usize,
+    /// How often the judge server exports its own metrics, when it has somewhere to send them.
+    pub telemetry_interval_secs: u64,
 }
 
 impl Default for JudgeConfig {
@@ -47,6 +50,7 @@ impl Default for JudgeConfig {
             batching: BatcherConfig::default(),
             max_text_bytes: 256 << 10,
             max_pairs_per_item: 4096,
+            telemetry_interval_secs: 10,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct RelevanceVerdict {
 
 pub struct Judges {
     config: JudgeConfig,
+    /// Latency of API requests, for the server's own telemetry.
+    pub requests: RequestMetrics,
     groundedness: Option<Judge>,
     relevance: Option<Judge>,
 }
@@ -103,6 +109,7 @@ impl Judges {
         let mut judges = Judges {
             groundedness: None,
             relevance: None,
+            requests: RequestMetrics::default(),
             config: config.clone(),
         };
         for dir in model_dirs(&config.models_dir)? {
@@ -157,6 +164,10 @@ impl Judges {
                 }
             })
             .collect()
+    }
+
+    pub fn config(&self) -> &JudgeConfig {
+        &self.config
     }
 
     pub fn judge(&self, task: Task) -> Result<&Judge> {

@@ -5,7 +5,8 @@
 //! [`model`] tokenizes and runs batches, the [`batcher`] gathers concurrent requests into
 //! length-sorted batches behind a bounded queue, [`segment`] splits long contexts into windows
 //! and responses into sentences so nothing is silently truncated, [`judges`] turns scores into
-//! verdicts, and [`api`] serves them over HTTP on the judge address. It depends on no other
+//! verdicts, [`api`] serves them over HTTP on the judge address, and [`telemetry`] exports the
+//! server's own metrics as OTLP. It depends on no other
 //! Plumb crate: evaluators reach it in process or over HTTP.
 
 pub mod api;
@@ -16,6 +17,7 @@ pub mod manifest;
 pub mod model;
 pub mod runtime;
 pub mod segment;
+pub mod telemetry;
 
 pub use error::{Result, ServingError};
 pub use judges::{JudgeConfig, Judges};

@@ -109,3 +109,60 @@ async fn a_full_queue_refuses_instead_of_waiting() {
         other => panic!("expected Overloaded, got {other:?}"),
     }
 }
+
+/// The fixture `judges/train/parity.py` wrote with the Python `tokenizers` library and ONNX
+/// Runtime's Python API, for the model directory `name`.
+fn parity_fixture(name: &str) -> serde_json::Value {
+    let path = repo().join("judges/models").join(name).join("parity.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[tokio::test]
+async fn relevance_tokens_and_embeddings_match_python() {
+    let j = judges(32);
+    let model = &j
+        .judge(plumb_serving::Task::ContextRelevance)
+        .unwrap()
+        .model;
+    let fixture = parity_fixture("context-relevance");
+    for t in fixture["texts"].as_array().unwrap() {
+        let text = t["text"].as_str().unwrap();
+        let enc = model.encode_one(text).unwrap();
+        assert_eq!(enc.get_ids(), ids(&t["input_ids"]), "{text}");
+        assert_eq!(enc.get_type_ids(), ids(&t["token_type_ids"]), "{text}");
+        assert_eq!(
+            enc.get_attention_mask(),
+            ids(&t["attention_mask"]),
+            "{text}"
+        );
+        let embedding = &model.infer(&[&enc]).unwrap()[0];
+        for (i, want) in t["embedding_first8"].as_array().unwrap().iter().enumerate() {
+            let want = want.as_f64().unwrap() as f32;
+            assert!(
+                (embedding[i] - want).abs() < 1e-4,
+                "{text}: dim {i}: {} vs {want}",
+                embedding[i]
+            );
+        }
+    }
+    for p in fixture["pairs"].as_array().unwrap() {
+        let (q, d) = (
+            p["query"].as_str().unwrap(),
+            p["document"].as_str().unwrap(),
+        );
+        let e = model
+            .infer(&[&model.encode_one(q).unwrap(), &model.encode_one(d).unwrap()])
+            .unwrap();
+        let cos = plumb_serving::model::cosine(&e[0], &e[1]);
+        let want = p["cosine"].as_f64().unwrap() as f32;
+        assert!((cos - want).abs() < 1e-4, "{q} / {d}: {cos} vs {want}");
+    }
+}
