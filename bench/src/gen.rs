@@ -40,7 +40,7 @@ pub const MODELS: &[(&str, &str)] = &[
     ("llama-3.1-8b-instruct", "vllm"),
     ("qwen2.5-32b-instruct", "vllm"),
 ];
-const WORDS: &[&str] = &[
+pub const WORDS: &[&str] = &[
     "the",
     "customer",
     "order",

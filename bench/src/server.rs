@@ -135,6 +135,31 @@ impl Server {
     }
 
     /// Peak resident memory so far (VmHWM), in bytes.
+    /// Starts `plumb judge serve` on a free port with the models in `models`; returns its URL.
+    pub fn judge(bin: &Path, models: &Path) -> anyhow::Result<(Server, String)> {
+        let mut child = Command::new(bin)
+            .args(["judge", "serve", "--judge-addr", "127.0.0.1:0", "--models"])
+            .arg(models)
+            .env("PLUMB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening judge ")
+            .ok_or_else(|| anyhow::anyhow!("judge server said {line:?}"))?
+            .to_string();
+        Ok((
+            Server {
+                child,
+                name: "plumb-judge".into(),
+            },
+            format!("http://{addr}"),
+        ))
+    }
+
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
