@@ -3,6 +3,7 @@
 //! `GET /health`. Bad input is a 400 that names the item and field; a full queue is a 429 with
 //! `Retry-After`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,11 +13,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::ServingError;
-use crate::judges::{GroundednessVerdict, Judges, RelevanceVerdict};
+use crate::judges::Judges;
 use crate::manifest::Task;
 
 /// Items per request: more would hold the queue for one caller.
@@ -24,8 +26,8 @@ pub const MAX_ITEMS: usize = 256;
 
 pub fn router(judges: Arc<Judges>) -> Router {
     Router::new()
-        .route("/v1/judge/groundedness", post(groundedness))
-        .route("/v1/judge/context_relevance", post(context_relevance))
+        .route("/v1/judge/groundedness", post(judge::<GroundednessItem>))
+        .route("/v1/judge/context_relevance", post(judge::<RelevanceItem>))
         .route("/v1/models", get(models))
         .route("/health", get(health))
         // Texts have their own limit (judge.max_text_bytes) with a clearer message.
@@ -39,11 +41,32 @@ struct Request<T> {
     items: Vec<T>,
 }
 
+/// One item of a judge request: which task it is for, how its texts are checked, how it is
+/// scored. Both endpoints share everything else.
+trait Item: DeserializeOwned + Send + Sync + 'static {
+    const TASK: Task;
+    fn check(&self, judges: &Judges, field: &str) -> Result<(), ServingError>;
+    fn score(&self, judges: &Judges) -> impl Future<Output = Result<Value, ServingError>> + Send;
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroundednessItem {
     context: String,
     response: String,
+}
+
+impl Item for GroundednessItem {
+    const TASK: Task = Task::Groundedness;
+
+    fn check(&self, judges: &Judges, field: &str) -> Result<(), ServingError> {
+        judges.check_groundedness(field, &self.context, &self.response)
+    }
+
+    async fn score(&self, judges: &Judges) -> Result<Value, ServingError> {
+        let v = judges.groundedness(&self.context, &self.response).await?;
+        Ok(serde_json::to_value(v).expect("verdicts serialize"))
+    }
 }
 
 #[derive(Deserialize)]
@@ -53,59 +76,41 @@ struct RelevanceItem {
     document: String,
 }
 
-async fn groundedness(
-    State(judges): State<Arc<Judges>>,
-    body: Result<Json<Request<GroundednessItem>>, JsonRejection>,
-) -> Response {
-    let started = Instant::now();
-    let run = async {
-        let Json(req) = body.map_err(bad_json)?;
-        let judge = judges.judge(Task::Groundedness)?;
-        check_count(req.items.len())?;
-        for (i, item) in req.items.iter().enumerate() {
-            judges.check_groundedness(&format!("items[{i}]"), &item.context, &item.response)?;
-        }
-        let verdicts: Vec<GroundednessVerdict> = futures_all(
-            req.items
-                .iter()
-                .map(|item| judges.groundedness(&item.context, &item.response)),
-        )
-        .await?;
-        Ok::<_, ServingError>(json!({"model": judge.model.manifest.name, "items": verdicts}))
-    };
-    let response = respond(run.await);
-    judges
-        .requests
-        .for_task(Task::Groundedness)
-        .record(started.elapsed());
-    response
+impl Item for RelevanceItem {
+    const TASK: Task = Task::ContextRelevance;
+
+    fn check(&self, judges: &Judges, field: &str) -> Result<(), ServingError> {
+        judges.check_relevance(field, &self.query, &self.document)
+    }
+
+    async fn score(&self, judges: &Judges) -> Result<Value, ServingError> {
+        let v = judges
+            .context_relevance(&self.query, &self.document)
+            .await?;
+        Ok(serde_json::to_value(v).expect("verdicts serialize"))
+    }
 }
 
-async fn context_relevance(
+/// Checks every item before any is queued, then scores them all concurrently, so their inputs
+/// share batches.
+async fn judge<T: Item>(
     State(judges): State<Arc<Judges>>,
-    body: Result<Json<Request<RelevanceItem>>, JsonRejection>,
+    body: Result<Json<Request<T>>, JsonRejection>,
 ) -> Response {
     let started = Instant::now();
     let run = async {
         let Json(req) = body.map_err(bad_json)?;
-        let judge = judges.judge(Task::ContextRelevance)?;
+        let judge = judges.judge(T::TASK)?;
         check_count(req.items.len())?;
         for (i, item) in req.items.iter().enumerate() {
-            judges.check_relevance(&format!("items[{i}]"), &item.query, &item.document)?;
+            item.check(&judges, &format!("items[{i}]"))?;
         }
-        let verdicts: Vec<RelevanceVerdict> = futures_all(
-            req.items
-                .iter()
-                .map(|item| judges.context_relevance(&item.query, &item.document)),
-        )
-        .await?;
+        let verdicts =
+            futures::future::try_join_all(req.items.iter().map(|item| item.score(&judges))).await?;
         Ok::<_, ServingError>(json!({"model": judge.model.manifest.name, "items": verdicts}))
     };
     let response = respond(run.await);
-    judges
-        .requests
-        .for_task(Task::ContextRelevance)
-        .record(started.elapsed());
+    judges.requests.for_task(T::TASK).record(started.elapsed());
     response
 }
 
@@ -115,13 +120,6 @@ async fn models(State(judges): State<Arc<Judges>>) -> Response {
 
 async fn health(State(judges): State<Arc<Judges>>) -> Response {
     Json(json!({"status": "ok", "models": judges.models().len()})).into_response()
-}
-
-/// All items of a request run concurrently, so their inputs share batches.
-async fn futures_all<T>(
-    futures: impl Iterator<Item = impl std::future::Future<Output = Result<T, ServingError>>>,
-) -> Result<Vec<T>, ServingError> {
-    futures::future::try_join_all(futures).await
 }
 
 fn check_count(n: usize) -> Result<(), ServingError> {
