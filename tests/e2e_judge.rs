@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 const QUERY: &str = "When was the Eiffel Tower built?";
 const ON_TOPIC: &str = "The Eiffel Tower was constructed from 1887 to 1889 as the entrance arch to the 1889 World's Fair.";
+const CONTEXT: &str = "The Eiffel Tower was finished in 1889 for the World's Fair in Paris. It is made of wrought iron and was designed by the company of Gustave Eiffel.";
+/// Two sentences the context supports and two it does not.
+const RESPONSE: &str = "The tower was completed in 1889. It is made of bronze. Gustave Eiffel's company designed it. The tower is in Berlin.";
 const OFF_TOPIC: &str = "Bananas are rich in potassium and grow in tropical climates.";
 
 fn post(url: &str, body: &str) -> (u16, Value) {
@@ -50,6 +53,7 @@ fn judge_api_in_process_scores_and_refuses_bad_input_clearly() {
         .map(|m| m["task"].as_str().unwrap())
         .collect();
     assert!(tasks.contains(&"context_relevance"), "{models}");
+    assert!(tasks.contains(&"groundedness"), "{models}");
     assert_eq!(models["models"][0]["device"], "cpu");
 
     let url = format!("{judge}/v1/judge/context_relevance");
@@ -62,6 +66,24 @@ fn judge_api_in_process_scores_and_refuses_bad_input_clearly() {
     assert_eq!(v["items"][0]["label"], "relevant", "{v}");
     assert_eq!(v["items"][1]["label"], "irrelevant", "{v}");
     assert!(v["items"][0]["score"].as_f64().unwrap() > v["items"][1]["score"].as_f64().unwrap());
+
+    let (status, v) = post(
+        &format!("{judge}/v1/judge/groundedness"),
+        &json!({"items": [{"context": CONTEXT, "response": RESPONSE}]}).to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    let labels: Vec<&str> = v["items"][0]["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["supported", "unsupported", "supported", "unsupported"],
+        "{v}"
+    );
+    assert_eq!(v["items"][0]["label"], "unsupported", "{v}");
 
     let huge = "a ".repeat(512 << 10);
     for (body, says) in [

@@ -138,8 +138,12 @@ impl Judges {
                 device = ?model.device,
                 "judge model loaded"
             );
+            let mut batching = config.batching.clone();
+            if let Some(cap) = model.manifest.max_batch {
+                batching.max_batch = batching.max_batch.min(cap.max(1));
+            }
             *slot = Some(Judge {
-                batcher: Batcher::start(model.clone(), config.batching.clone()),
+                batcher: Batcher::start(model.clone(), batching),
                 model,
             });
         }

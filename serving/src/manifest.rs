@@ -119,6 +119,11 @@ pub struct Manifest {
     /// what fits in `max_length` next to a sentence.
     #[serde(default)]
     pub window_words: Option<usize>,
+    /// Most inputs per run for this model, below the server's `max_batch`. 1 for models whose
+    /// output depends on the rest of the batch (int8 with dynamic quantization scales
+    /// activations over the whole batch), so that a score never depends on its neighbours.
+    #[serde(default)]
+    pub max_batch: Option<usize>,
 }
 
 impl Manifest {

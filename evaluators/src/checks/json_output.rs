@@ -1,8 +1,10 @@
 //! `json_parse`: does a structured output parse as JSON, and match its JSON Schema when one is
 //! declared? Works with no configuration for spans with `gen_ai_output_type = 'json'`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
+use jsonschema::Validator;
 use serde_json::Value;
 
 use crate::{Evaluator, SpanView, Verdict};
@@ -10,22 +12,59 @@ use crate::{Evaluator, SpanView, Verdict};
 /// Span attribute that carries the output's JSON Schema (as JSON text).
 pub const SCHEMA_ATTRIBUTE: &str = "plumb.output.schema";
 
-#[derive(Debug, Default, Clone)]
+/// Compiled schemas kept at most; spans of one route share a handful.
+const MAX_CACHED_SCHEMAS: usize = 1024;
+
+#[derive(Debug, Default)]
 pub struct JsonParse {
     /// Routes whose outputs are JSON even when spans do not say so.
     pub json_routes: BTreeSet<String>,
     /// JSON Schemas by route; a span's own `plumb.output.schema` attribute wins.
     pub schemas: BTreeMap<String, Value>,
+    /// Compiled validators by schema source: compiling costs far more than validating.
+    compiled: Mutex<HashMap<String, Result<Arc<Validator>, String>>>,
 }
 
 impl JsonParse {
-    fn schema(&self, span: &SpanView) -> Option<Result<Value, String>> {
-        if let Some(text) = span.attributes.get(SCHEMA_ATTRIBUTE) {
-            return Some(serde_json::from_str(text).map_err(|e| e.to_string()));
+    pub fn new(json_routes: BTreeSet<String>, schemas: BTreeMap<String, Value>) -> JsonParse {
+        JsonParse {
+            json_routes,
+            schemas,
+            compiled: Mutex::default(),
         }
-        span.route
-            .and_then(|r| self.schemas.get(r))
-            .map(|s| Ok(s.clone()))
+    }
+
+    fn has_schema(&self, span: &SpanView) -> bool {
+        span.attributes.contains_key(SCHEMA_ATTRIBUTE)
+            || span.route.is_some_and(|r| self.schemas.contains_key(r))
+    }
+
+    /// The span's validator, or why its schema cannot be used.
+    fn validator(&self, span: &SpanView) -> Option<Result<Arc<Validator>, String>> {
+        let (key, schema) = match (span.attributes.get(SCHEMA_ATTRIBUTE), span.route) {
+            (Some(text), _) => (format!("span:{text}"), None),
+            (None, Some(r)) => (format!("route:{r}"), Some(self.schemas.get(r)?)),
+            (None, None) => return None,
+        };
+        let mut cache = self.compiled.lock().expect("schema cache lock");
+        if let Some(v) = cache.get(&key) {
+            return Some(v.clone());
+        }
+        let compiled = match schema {
+            Some(s) => Ok(s.clone()),
+            None => serde_json::from_str::<Value>(&key["span:".len()..])
+                .map_err(|e| format!("is not JSON: {e}")),
+        }
+        .and_then(|s| {
+            jsonschema::validator_for(&s)
+                .map(Arc::new)
+                .map_err(|e| format!("is not a valid JSON Schema: {e}"))
+        });
+        if cache.len() >= MAX_CACHED_SCHEMAS {
+            cache.clear();
+        }
+        cache.insert(key, compiled.clone());
+        Some(compiled)
     }
 }
 
@@ -41,7 +80,7 @@ impl Evaluator for JsonParse {
     fn applies_to(&self, span: &SpanView) -> bool {
         span.gen_ai_output_type == Some("json")
             || span.route.is_some_and(|r| self.json_routes.contains(r))
-            || self.schema(span).is_some()
+            || self.has_schema(span)
     }
 
     fn evaluate(&self, span: &SpanView) -> Verdict {
@@ -63,14 +102,10 @@ impl Evaluator for JsonParse {
                 );
             }
         };
-        let schema = match self.schema(span) {
+        let validator = match self.validator(span) {
             None => return Verdict::pass("valid", "the output parses as JSON"),
-            Some(Err(e)) => return schema_error(format!("is not JSON: {e}")),
-            Some(Ok(s)) => s,
-        };
-        let validator = match jsonschema::validator_for(&schema) {
-            Ok(v) => v,
-            Err(e) => return schema_error(format!("is not a valid JSON Schema: {e}")),
+            Some(Err(why)) => return schema_error(why),
+            Some(Ok(v)) => v,
         };
         let errors: Vec<String> = validator
             .iter_errors(&value)
@@ -166,10 +201,10 @@ mod tests {
         let v = e.evaluate(&span(r#"{"age": 3}"#, Some(schema)));
         assert!(v.explanation.contains("name"), "{}", v.explanation);
 
-        let by_route = JsonParse {
-            schemas: [("extract".to_string(), json!({"type": "array"}))].into(),
-            ..Default::default()
-        };
+        let by_route = JsonParse::new(
+            Default::default(),
+            [("extract".to_string(), json!({"type": "array"}))].into(),
+        );
         let mut untyped = span("{}", None);
         untyped.gen_ai_output_type = None;
         assert!(by_route.applies_to(&untyped));

@@ -1,0 +1,100 @@
+"""Exports the trained cross-encoder to ONNX (fp32 in .work/, int8 into models/groundedness/),
+checks parity (PyTorch vs ORT fp32 vs ORT int8), writes the shipped tokenizer.json (truncation
+128/longest_first and no padding baked in, exactly as in training and in serving/src/model.rs),
+calibrates the threshold on the dev split with the int8 model (what ships) and writes plumb-judge.json."""
+import json
+import os
+import time
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from common import MAX_LENGTH, MINILM, MODELS, WINDOW_WORDS, WORK
+from model import load_minilm
+from train import collate, tokenizer
+
+torch.set_num_threads(2)
+OUT = os.path.join(MODELS, "groundedness")
+INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def session(path):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def ort_scores(sess, tok, pairs, bs=64):
+    """P(supported) = softmax(logits)[1], batched with dynamic padding (sorted by length for speed)."""
+    encs = tok.encode_batch([list(p) for p in pairs])
+    order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+    out = np.zeros(len(encs), dtype=np.float64)
+    for c in range(0, len(order), bs):
+        idx = order[c:c + bs]
+        feed = {k: v.numpy() for k, v in zip(INPUTS, collate([encs[i] for i in idx]))}
+        logits = sess.run(["logits"], feed)[0].astype(np.float64)
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        out[idx] = (p / p.sum(-1, keepdims=True))[:, 1]
+    return out
+
+
+def best_threshold(scores, labels):
+    """Threshold maximising balanced accuracy on dev (midpoint between neighbouring scores)."""
+    s = np.sort(np.unique(scores))
+    cands = np.concatenate([[0.0], (s[1:] + s[:-1]) / 2, [1.0]])
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    bacc = [((pos >= t).mean() + (neg < t).mean()) / 2 for t in cands]
+    i = int(np.argmax(bacc))
+    return float(cands[i]), float(bacc[i])
+
+
+def main():
+    t0 = time.time()
+    os.makedirs(OUT, exist_ok=True)
+    exp = os.path.join(WORK, "export")
+    os.makedirs(exp, exist_ok=True)
+    model = load_minilm(os.path.join(MINILM, "model.safetensors"))
+    model.load_state_dict(torch.load(os.path.join(WORK, "ckpt", "last.pt")))
+    model.eval()
+    tok = tokenizer()
+    tok.save(os.path.join(OUT, "tokenizer.json"))
+    dev = [json.loads(l) for l in open(os.path.join(WORK, "data", "dev.jsonl"), encoding="utf-8")]
+    sample = collate(tok.encode_batch([(r["context"], r["claim"]) for r in dev[:8]]))
+    fp32 = os.path.join(exp, "model.fp32.onnx")
+    torch.onnx.export(model, sample, fp32, input_names=INPUTS, output_names=["logits"], opset_version=17,
+                      dynamo=False, dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in INPUTS}, "logits": {0: "batch"}})
+    int8 = os.path.join(OUT, "model.onnx")
+    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)  # per-channel: mean |dP| vs fp32 0.011 instead of 0.027 (dev)
+    # parity on 64 dev pairs
+    pairs = [(r["context"], r["claim"]) for r in dev[:64]]
+    with torch.no_grad():
+        ref = torch.softmax(model(*collate(tok.encode_batch([list(p) for p in pairs]))), -1)[:, 1].numpy()
+    p32, p8 = ort_scores(session(fp32), tok, pairs), ort_scores(session(int8), tok, pairs)
+    parity = {"max_abs_torch_vs_ort_fp32": float(np.abs(ref - p32).max()),
+              "max_abs_fp32_vs_int8": float(np.abs(p32 - p8).max()),
+              "mean_abs_fp32_vs_int8": float(np.abs(p32 - p8).mean())}
+    # threshold on the dev split, int8 scores
+    sc = ort_scores(session(int8), tok, [(r["context"], r["claim"]) for r in dev])
+    thr, bacc = best_threshold(sc, np.array([r["label"] for r in dev]))
+    manifest = {"name": "plumb-groundedness-minilm-l6", "version": "1", "task": "groundedness",
+                "architecture": "cross-encoder", "model": "model.onnx", "tokenizer": "tokenizer.json",
+                "max_length": MAX_LENGTH,
+                "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask", "token_type_ids": "token_type_ids"},
+                "output": {"name": "logits", "kind": "logits", "positive_index": 1},
+                "pooling": None, "normalize": False, "pair_order": ["context", "claim"],
+                "threshold": round(thr, 4), "score_scale": None, "window_words": WINDOW_WORDS,
+                # Dynamic int8 scales activations over the whole batch: one input per run keeps
+                # a score independent of its batch neighbours (serving/ reads this cap).
+                "max_batch": 1}
+    json.dump(manifest, open(os.path.join(OUT, "plumb-judge.json"), "w"), indent=2)
+    info = {"parity": parity, "dev_threshold": thr, "dev_bacc_at_threshold": bacc, "dev_pairs": len(dev),
+            "fp32_mb": round(os.path.getsize(fp32) / 2**20, 1), "int8_mb": round(os.path.getsize(int8) / 2**20, 1),
+            "seconds": round(time.time() - t0, 1)}
+    json.dump(info, open(os.path.join(WORK, "export", "export_info.json"), "w"), indent=1)
+    print(json.dumps(info, indent=1))
+
+
+if __name__ == "__main__":
+    main()
