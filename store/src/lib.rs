@@ -240,18 +240,22 @@ impl Store {
         Ok(missing.len())
     }
 
-    /// Runs the background flush until the returned handle is aborted. It first fills in
-    /// missing trace-id filters, so an upgraded data dir gets fast trace lookups.
+    /// Runs the background flush until the returned handle is aborted. Beside it, once, fills
+    /// in missing trace-id filters (an upgraded data dir gets fast trace lookups) without
+    /// holding up the first flush.
     pub fn spawn_flusher(&self, tick: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.clone();
+        let filler = self.clone();
         tokio::spawn(async move {
-            match store.fill_missing_trace_filters().await {
+            match filler.fill_missing_trace_filters().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(files = n, "filled in trace-id filters of older files"),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not fill in trace-id filters; trace lookups open more files")
                 }
             }
+        });
+        let store = self.clone();
+        tokio::spawn(async move {
             let mut interval = tokio::time::interval(tick);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
