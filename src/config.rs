@@ -18,6 +18,102 @@ pub struct FileConfig {
     pub query: QueryConfig,
     pub pricing: PricingConfig,
     pub judge: plumb_serving::JudgeConfig,
+    pub evals: EvalsConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// `[evals]`: the online evaluation runner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalsConfig {
+    /// Evaluators run on new spans. Judge-backed ones run only when a judge is reachable.
+    pub enabled: Vec<String>,
+    /// The judge server; the in-process judges when unset.
+    pub judge_url: Option<String>,
+    pub interval_ms: u64,
+    pub max_spans_per_pass: usize,
+    pub max_lateness_secs: u64,
+    /// Judge requests in flight at once.
+    pub concurrency: usize,
+    /// Routes whose outputs are JSON even when spans do not say so.
+    pub json_routes: Vec<String>,
+    /// JSON Schemas of structured outputs, by route (as JSON text or a TOML table).
+    pub json_schemas: BTreeMap<String, toml::Value>,
+    /// Which spans each evaluator gets: `[evals.select.groundedness] sample_rate = 0.1`.
+    pub select: BTreeMap<String, plumb_evaluators::registry::Selection>,
+}
+
+impl Default for EvalsConfig {
+    fn default() -> Self {
+        EvalsConfig {
+            enabled: plumb_evaluators::registry::BUILT_IN
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            judge_url: None,
+            interval_ms: 1000,
+            max_spans_per_pass: 5000,
+            max_lateness_secs: 3600,
+            concurrency: 4,
+            json_routes: Vec::new(),
+            json_schemas: BTreeMap::new(),
+            select: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[alerts]`: how often rules are evaluated and how webhooks are signed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub interval_secs: f64,
+    /// HMAC-SHA256 key for webhook signatures of rules that set none.
+    pub webhook_secret: Option<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            interval_secs: 30.0,
+            webhook_secret: None,
+        }
+    }
+}
+
+impl EvalsConfig {
+    /// The settings the evaluators are built from.
+    pub fn settings(
+        &self,
+        judge_url: Option<String>,
+    ) -> anyhow::Result<plumb_evaluators::registry::EvaluatorSettings> {
+        let mut schemas = BTreeMap::new();
+        for (route, v) in &self.json_schemas {
+            let json: serde_json::Value = match v {
+                toml::Value::String(text) => serde_json::from_str(text)
+                    .with_context(|| format!("[evals] json_schemas.{route:?} is not JSON"))?,
+                other => serde_json::to_value(other)?,
+            };
+            schemas.insert(route.clone(), json);
+        }
+        Ok(plumb_evaluators::registry::EvaluatorSettings {
+            json_routes: self.json_routes.iter().cloned().collect(),
+            json_schemas: schemas,
+            judge_url: self.judge_url.clone().or(judge_url),
+            task_completion: Default::default(),
+        })
+    }
+
+    /// Judge-backed evaluators see a sample by default: on CPU a judge scores tens of items a
+    /// second, far fewer than a busy service makes.
+    pub fn selection(&self, name: &str, uses_judge: bool) -> plumb_evaluators::registry::Selection {
+        self.select
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| plumb_evaluators::registry::Selection {
+                sample_rate: if uses_judge { 0.1 } else { 1.0 },
+                ..Default::default()
+            })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

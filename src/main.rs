@@ -1,8 +1,11 @@
 //! `plumb`: the binary. Parses the command line, loads configuration and runs a command:
 //! `serve` wires the store, the OTLP receivers and the HTTP API together; `sql` queries a data
-//! directory or a running server; `judge` serves or runs the judge models.
+//! directory or a running server; `judge` serves or runs the judge models; `eval` runs and
+//! compares evaluations offline; `alerts` manages alert rules.
 
+mod alerts_cmd;
 mod config;
+mod eval_cmd;
 mod judge_cmd;
 mod serve;
 mod sql_cmd;
@@ -46,6 +49,10 @@ enum Command {
     Sql(sql_cmd::SqlArgs),
     /// Judge models: serve them (`judge serve`) or score one item (`judge score`).
     Judge(judge_cmd::JudgeArgs),
+    /// Offline evaluation: run an evaluator over stored spans, or compare two cohorts.
+    Eval(eval_cmd::EvalArgs),
+    /// Alert rules: list, add, delete; alert events.
+    Alerts(alerts_cmd::AlertsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +74,8 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(cli.data_dir, file_config, args).await,
             Command::Sql(args) => sql_cmd::run(cli.data_dir, file_config, args).await,
             Command::Judge(args) => judge_cmd::run(file_config, args).await,
+            Command::Eval(args) => eval_cmd::run(cli.data_dir, file_config, args).await,
+            Command::Alerts(args) => alerts_cmd::run(cli.data_dir, args).await,
         }
     })
 }

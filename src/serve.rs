@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use plumb_collector::{grpc, http as otlp_http, Ingest, PriceTable};
+use plumb_evaluators::online::RunnerStatus;
 use plumb_serving::Judges;
 use plumb_store::{QueryLimits, Store, StoreConfig, DEFAULT_PROJECT};
 use tokio::net::TcpListener;
@@ -137,6 +138,21 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     use std::io::Write;
     std::io::stdout().flush()?;
 
+    let judge_url = match &judge_listener {
+        Some(l) => Some(format!("http://{}", l.local_addr()?)),
+        None => None,
+    };
+    let (eval_tasks, runner) = start_online_evals(&store, &cfg, judge_url)?;
+    let alerts = plumb_evaluators::alerts::AlertEngine::new(
+        store.clone(),
+        plumb_evaluators::alerts::AlertEngineConfig {
+            interval: Duration::from_secs_f64(cfg.alerts.interval_secs.max(0.1)),
+            webhook_secret: cfg.alerts.webhook_secret.clone(),
+            ui_url: Some(format!("http://{}", http_listener.local_addr()?)),
+        },
+    );
+    let alert_tasks = alerts.spawn();
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -160,6 +176,7 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     let api = plumb_web::router(plumb_web::ApiState {
         store: store.clone(),
         project: DEFAULT_PROJECT.to_string(),
+        runner,
     });
     let http_task = tokio::spawn(
         axum::serve(http_listener, api)
@@ -192,9 +209,55 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     if let Some(t) = judge_telemetry {
         t.abort();
     }
+    for t in eval_tasks.into_iter().chain(alert_tasks) {
+        t.abort();
+    }
     flusher.abort();
     store.shutdown().await.context("final flush")?;
     Ok(())
+}
+
+/// Builds the enabled evaluators and starts the online runner. Judge-backed evaluators are
+/// left out, with a note, when no judge is reachable.
+fn start_online_evals(
+    store: &Store,
+    cfg: &FileConfig,
+    judge_url: Option<String>,
+) -> anyhow::Result<(Vec<tokio::task::JoinHandle<()>>, Option<RunnerStatus>)> {
+    let has_judge = judge_url.is_some() || cfg.evals.judge_url.is_some();
+    let settings = cfg.evals.settings(judge_url)?;
+    let mut evaluators = Vec::new();
+    for name in &cfg.evals.enabled {
+        let evaluator = plumb_evaluators::registry::build(name, &settings)
+            .with_context(|| format!("[evals] enabled lists {name:?}"));
+        let evaluator = match evaluator {
+            Ok(e) => e,
+            Err(e) if !has_judge => {
+                tracing::info!(evaluator = %name, "not evaluating online without a judge: {e:#}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let selection = cfg.evals.selection(name, evaluator.uses_judge());
+        evaluators.push(plumb_evaluators::registry::Configured {
+            evaluator,
+            selection,
+        });
+    }
+    if evaluators.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let (tasks, status) = plumb_evaluators::online::spawn(
+        store.clone(),
+        evaluators,
+        plumb_evaluators::online::OnlineConfig {
+            interval: Duration::from_millis(cfg.evals.interval_ms.max(10)),
+            max_spans_per_pass: cfg.evals.max_spans_per_pass,
+            max_lateness: Duration::from_secs(cfg.evals.max_lateness_secs),
+            concurrency: cfg.evals.concurrency,
+        },
+    );
+    Ok((tasks, Some(status)))
 }
 
 pub async fn shutdown_signal() {

@@ -3,15 +3,30 @@
 //! An [`Evaluator`] reads one span (a [`SpanView`]: the `spans` columns it needs) and gives a
 //! [`Verdict`]. The deterministic [`checks`] need nothing else: structured outputs that do not
 //! parse or do not match their schema, truncated and empty outputs, refusals. Judge-backed
-//! evaluators, the online runner that tails new spans, offline runs and alert rules build on
-//! these. Results go to the `evals` and `alert_events` tables of `plumb-store`. It depends on
+//! evaluators ([`judged`], through a [`judge_client`]) and trace-level ones join them behind
+//! [`Evaluate`]; the [`online`] runner follows new spans, [`offline`] runs replay stored ones,
+//! [`compare`] sets two cohorts side by side, and [`alerts`] watch the results. Results go to the `evals` and `alert_events` tables of `plumb-store`. It depends on
 //! `plumb-store` only; judge models are plugged in by the binary, so it never depends on
 //! `plumb-serving`.
 
+pub mod alerts;
 pub mod checks;
-mod span;
+pub mod compare;
+pub mod error;
+pub mod evaluate;
+pub mod judge_client;
+pub mod judged;
+pub mod offline;
+pub mod online;
+pub mod pipeline;
+pub mod registry;
+pub mod source;
+pub mod span;
+pub mod stats;
 
-pub use span::SpanView;
+pub use error::EvalError;
+pub use evaluate::{Check, Evaluate, Judged, Subject};
+pub use span::{SpanRow, SpanView};
 
 use serde::Serialize;
 

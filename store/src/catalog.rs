@@ -3,7 +3,9 @@
 //! It lives in a SQL database (SQLite under the data dir by default) so that a query never has
 //! to LIST the bucket, and so that "these files are now visible" and "the WAL up to segment N
 //! is persisted" commit in one transaction: a crash on either side of that commit neither loses
-//! nor duplicates a row.
+//! nor duplicates a row. The same database keeps the alerting state ([`alerts`]).
+
+pub mod alerts;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -134,6 +134,35 @@ impl Store {
         self.inner.buffer.write(table, project, batch).await
     }
 
+    /// Every span stamped (`observed_time`) at or before this Unix-nanosecond time is queryable.
+    pub fn visible_through(&self) -> i64 {
+        self.inner.buffer.visible_through()
+    }
+
+    /// Projects that have rows of `table`.
+    pub fn projects(&self, table: Table) -> Vec<String> {
+        self.inner.buffer.projects(table)
+    }
+
+    /// Writes `evals` rows (grouped by project).
+    pub async fn write_evals(&self, rows: &[records::EvalRecord]) -> Result<()> {
+        let mut by_project: std::collections::BTreeMap<&str, Vec<records::EvalRecord>> =
+            Default::default();
+        for r in rows {
+            by_project.entry(&r.project).or_default().push(r.clone());
+        }
+        for (project, rows) in by_project {
+            self.write(Table::Evals, project, records::evals_batch(&rows)?)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The catalog database, for the other catalog tables (alert rules and their state).
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
     pub fn query_engine(&self) -> &QueryEngine {
         &self.inner.query
     }
@@ -407,6 +436,30 @@ mod tests {
         let (store, replay) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
         assert_eq!(replay.rows, 0, "everything was flushed at shutdown");
         assert_eq!(count(&store, "p").await, 15);
+    }
+
+    #[tokio::test]
+    async fn spans_are_stamped_when_accepted_and_visible_through_that_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let before = store.visible_through();
+        store
+            .write(Table::Spans, "p", spans("p", 3, 0))
+            .await
+            .unwrap();
+        let after = store.visible_through();
+        let out = store
+            .sql(
+                "p",
+                "SELECT count(*), min(CAST(observed_time AS BIGINT)), max(CAST(observed_time AS BIGINT)) FROM spans",
+            )
+            .await
+            .unwrap();
+        let row = &query::to_json_rows(&out).unwrap().rows[0];
+        assert_eq!(row[0], 3);
+        let (lo, hi) = (row[1].as_i64().unwrap(), row[2].as_i64().unwrap());
+        assert_eq!(lo, hi, "one write, one stamp");
+        assert!(before < lo && lo <= after, "{before} < {lo} <= {after}");
     }
 
     #[tokio::test]

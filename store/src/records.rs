@@ -12,7 +12,7 @@ use arrow::array::{
     TimestampNanosecondBuilder,
 };
 use arrow::datatypes::{DataType, Fields};
-use arrow::error::ArrowError;
+pub use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 use crate::schema::{self, Table};
@@ -366,6 +366,8 @@ pub fn spans_batch(rows: &[SpanRecord]) -> Result<RecordBatch, ArrowError> {
             Arc::new(start.finish()),
             Arc::new(end.finish()),
             Arc::new(duration.finish()),
+            // Stamped by the store when it accepts the rows.
+            arrow::array::new_null_array(&schema::timestamp_type(), n),
             Arc::new(status.finish()),
             Arc::new(status_msg.finish()),
             Arc::new(scope_name.finish()),
@@ -541,6 +543,150 @@ pub fn metrics_batch(rows: &[MetricPoint]) -> Result<RecordBatch, ArrowError> {
     )
 }
 
+/// One row of `evals`: one evaluator's verdict on one span (or, with no `span_id`, one trace).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvalRecord {
+    pub project: String,
+    pub trace_id: String,
+    pub span_id: Option<String>,
+    pub evaluator: String,
+    pub evaluator_version: i64,
+    pub score: Option<f64>,
+    pub label: Option<String>,
+    pub passed: Option<bool>,
+    pub explanation: Option<String>,
+    pub judge_model: Option<String>,
+    pub latency_ms: Option<f64>,
+    /// `online`, `offline` (a `plumb eval run`) or `client` (sent by the application).
+    pub source: String,
+    pub evaluated_at_unix_nano: i64,
+    pub span_start_time_unix_nano: i64,
+    pub route: String,
+    pub gen_ai_request_model: Option<String>,
+}
+
+/// Builds an `evals` batch.
+pub fn evals_batch(rows: &[EvalRecord]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let ts = || TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let (mut project, mut trace_id, mut span_id, mut evaluator) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut version = Int64Builder::with_capacity(n);
+    let mut score = Float64Builder::with_capacity(n);
+    let mut label = StringBuilder::new();
+    let mut passed = BooleanBuilder::with_capacity(n);
+    let mut explanation = StringBuilder::new();
+    let mut judge_model = StringBuilder::new();
+    let mut latency = Float64Builder::with_capacity(n);
+    let mut source = StringBuilder::new();
+    let (mut evaluated_at, mut span_start) = (ts(), ts());
+    let mut route = StringBuilder::new();
+    let mut model = StringBuilder::new();
+    for r in rows {
+        project.append_value(&r.project);
+        trace_id.append_value(&r.trace_id);
+        span_id.append_option(r.span_id.as_deref());
+        evaluator.append_value(&r.evaluator);
+        version.append_value(r.evaluator_version);
+        score.append_option(r.score);
+        label.append_option(r.label.as_deref());
+        passed.append_option(r.passed);
+        explanation.append_option(r.explanation.as_deref());
+        judge_model.append_option(r.judge_model.as_deref());
+        latency.append_option(r.latency_ms);
+        source.append_value(&r.source);
+        evaluated_at.append_value(r.evaluated_at_unix_nano);
+        span_start.append_value(r.span_start_time_unix_nano);
+        route.append_value(&r.route);
+        model.append_option(r.gen_ai_request_model.as_deref());
+    }
+    finish(
+        Table::Evals,
+        vec![
+            Arc::new(project.finish()),
+            Arc::new(trace_id.finish()),
+            Arc::new(span_id.finish()),
+            Arc::new(evaluator.finish()),
+            Arc::new(version.finish()),
+            Arc::new(score.finish()),
+            Arc::new(label.finish()),
+            Arc::new(passed.finish()),
+            Arc::new(explanation.finish()),
+            Arc::new(judge_model.finish()),
+            Arc::new(latency.finish()),
+            Arc::new(source.finish()),
+            Arc::new(evaluated_at.finish()),
+            Arc::new(span_start.finish()),
+            Arc::new(route.finish()),
+            Arc::new(model.finish()),
+        ],
+    )
+}
+
+/// One row of `alert_events`: a rule changing state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertEventRecord {
+    pub project: String,
+    pub rule_name: String,
+    pub rule_kind: String,
+    /// `pending`, `firing`, `resolved` or `ok` (a pending alert that cleared before firing).
+    pub state: String,
+    pub time_unix_nano: i64,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub fired_at_unix_nano: Option<i64>,
+    pub resolved_at_unix_nano: Option<i64>,
+    /// JSON: the window, the group, the baseline and the test behind the decision.
+    pub details: Option<String>,
+}
+
+/// Builds an `alert_events` batch.
+pub fn alert_events_batch(rows: &[AlertEventRecord]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let ts = || TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let (mut project, mut rule, mut kind, mut state) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let (mut time, mut fired, mut resolved) = (ts(), ts(), ts());
+    let mut value = Float64Builder::with_capacity(n);
+    let mut threshold = Float64Builder::with_capacity(n);
+    let mut details = StringBuilder::new();
+    for r in rows {
+        project.append_value(&r.project);
+        rule.append_value(&r.rule_name);
+        kind.append_value(&r.rule_kind);
+        state.append_value(&r.state);
+        time.append_value(r.time_unix_nano);
+        value.append_option(r.value);
+        threshold.append_option(r.threshold);
+        fired.append_option(r.fired_at_unix_nano);
+        resolved.append_option(r.resolved_at_unix_nano);
+        details.append_option(r.details.as_deref());
+    }
+    finish(
+        Table::AlertEvents,
+        vec![
+            Arc::new(project.finish()),
+            Arc::new(rule.finish()),
+            Arc::new(kind.finish()),
+            Arc::new(state.finish()),
+            Arc::new(time.finish()),
+            Arc::new(value.finish()),
+            Arc::new(threshold.finish()),
+            Arc::new(fired.finish()),
+            Arc::new(resolved.finish()),
+            Arc::new(details.finish()),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -604,5 +750,22 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(metrics_batch(&[point]).unwrap().num_rows(), 1);
+        let eval = EvalRecord {
+            project: "p".into(),
+            trace_id: "t".into(),
+            evaluator: "json_parse".into(),
+            source: "online".into(),
+            route: "r".into(),
+            ..Default::default()
+        };
+        assert_eq!(evals_batch(&[eval]).unwrap().num_rows(), 1);
+        let event = AlertEventRecord {
+            project: "p".into(),
+            rule_name: "r".into(),
+            rule_kind: "threshold".into(),
+            state: "firing".into(),
+            ..Default::default()
+        };
+        assert_eq!(alert_events_batch(&[event]).unwrap().num_rows(), 1);
     }
 }

@@ -1,4 +1,5 @@
-//! Arrow schemas of the tables users query: `spans`, `logs`, `metrics`.
+//! Arrow schemas of the tables users query: `spans`, `logs`, `metrics`, and the results Plumb
+//! derives from them, `evals` and `alert_events`.
 //!
 //! These schemas are the contract of DESIGN.md ("SQL tables and their main columns") and the
 //! on-disk Parquet layout at once, so a column is added here, in `records`, and in
@@ -18,16 +19,26 @@ pub enum Table {
     Spans,
     Logs,
     Metrics,
+    Evals,
+    AlertEvents,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::Spans, Table::Logs, Table::Metrics];
+    pub const ALL: [Table; 5] = [
+        Table::Spans,
+        Table::Logs,
+        Table::Metrics,
+        Table::Evals,
+        Table::AlertEvents,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
             Table::Logs => "logs",
             Table::Metrics => "metrics",
+            Table::Evals => "evals",
+            Table::AlertEvents => "alert_events",
         }
     }
 
@@ -41,6 +52,8 @@ impl Table {
             Table::Spans => 1,
             Table::Logs => 2,
             Table::Metrics => 3,
+            Table::Evals => 4,
+            Table::AlertEvents => 5,
         }
     }
 
@@ -53,6 +66,8 @@ impl Table {
             Table::Spans => spans_schema(),
             Table::Logs => logs_schema(),
             Table::Metrics => metrics_schema(),
+            Table::Evals => evals_schema(),
+            Table::AlertEvents => alert_events_schema(),
         }
     }
 
@@ -61,7 +76,7 @@ impl Table {
     /// (the Parquet reader builds views straight from the pages), which is what full-table
     /// aggregations over model, route and service spend their time on.
     pub fn query_schema(self) -> SchemaRef {
-        static CACHE: OnceLock<[SchemaRef; 3]> = OnceLock::new();
+        static CACHE: OnceLock<[SchemaRef; Table::ALL.len()]> = OnceLock::new();
         let all = CACHE.get_or_init(|| {
             Table::ALL.map(|t| {
                 let fields: Vec<Field> = t
@@ -83,7 +98,17 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => "start_time",
-            Table::Logs | Table::Metrics => "time",
+            Table::Logs | Table::Metrics | Table::AlertEvents => "time",
+            Table::Evals => "span_start_time",
+        }
+    }
+
+    /// The column the store stamps with the time it accepted each row, so that followers of
+    /// new rows (the online evaluator) can tell what arrived since they last looked.
+    pub fn observed_time_column(self) -> Option<&'static str> {
+        match self {
+            Table::Spans => Some("observed_time"),
+            _ => None,
         }
     }
 
@@ -94,14 +119,16 @@ impl Table {
             Table::Spans => &["service_name", "start_time"],
             Table::Logs => &["service_name", "time"],
             Table::Metrics => &["metric_name", "service_name", "time"],
+            Table::Evals => &["evaluator", "route", "span_start_time"],
+            Table::AlertEvents => &["rule_name", "time"],
         }
     }
 
     /// Columns with a Parquet bloom filter: point lookups by id.
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
-            Table::Spans | Table::Logs => &[TRACE_ID],
-            Table::Metrics => &[],
+            Table::Spans | Table::Logs | Table::Evals => &[TRACE_ID],
+            Table::Metrics | Table::AlertEvents => &[],
         }
     }
 
@@ -187,6 +214,8 @@ pub fn spans_schema() -> SchemaRef {
                 req("start_time", timestamp_type()),
                 req("end_time", timestamp_type()),
                 req("duration_ms", DataType::Float64),
+                // When Plumb accepted the span; null in files written before it was kept.
+                opt("observed_time", timestamp_type()),
                 req("status_code", DataType::Utf8),
                 s("status_message"),
                 s("scope_name"),
@@ -282,6 +311,52 @@ pub fn metrics_schema() -> SchemaRef {
                 s("scope_name"),
                 req("resource_attributes", attributes_type()),
                 req("attributes", attributes_type()),
+            ]))
+        })
+        .clone()
+}
+
+pub fn evals_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                req("project", DataType::Utf8),
+                req("trace_id", DataType::Utf8),
+                s("span_id"),
+                req("evaluator", DataType::Utf8),
+                req("evaluator_version", DataType::Int64),
+                opt("score", DataType::Float64),
+                s("label"),
+                opt("passed", DataType::Boolean),
+                s("explanation"),
+                s("judge_model"),
+                opt("latency_ms", DataType::Float64),
+                req("source", DataType::Utf8),
+                req("evaluated_at", timestamp_type()),
+                req("span_start_time", timestamp_type()),
+                req("route", DataType::Utf8),
+                s("gen_ai_request_model"),
+            ]))
+        })
+        .clone()
+}
+
+pub fn alert_events_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                req("project", DataType::Utf8),
+                req("rule_name", DataType::Utf8),
+                req("rule_kind", DataType::Utf8),
+                req("state", DataType::Utf8),
+                req("time", timestamp_type()),
+                opt("value", DataType::Float64),
+                opt("threshold", DataType::Float64),
+                opt("fired_at", timestamp_type()),
+                opt("resolved_at", timestamp_type()),
+                s("details"),
             ]))
         })
         .clone()

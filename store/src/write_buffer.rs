@@ -53,6 +53,9 @@ struct State {
     persisting_bytes: usize,
     files: Vec<Arc<ParquetFile>>,
     next_generation: u64,
+    /// Stamps of writes accepted but not yet queryable, with how many writes hold each.
+    in_flight: BTreeMap<i64, usize>,
+    last_stamp: i64,
 }
 
 impl State {
@@ -167,6 +170,7 @@ impl WriteBuffer {
             return Ok(());
         }
         let bytes = batch.get_array_memory_size();
+        let stamp;
         {
             let mut s = self.state.lock().expect("buffer lock");
             let buffered = s.active_bytes + s.persisting_bytes + s.queued_bytes;
@@ -177,7 +181,24 @@ impl WriteBuffer {
                 });
             }
             s.queued_bytes += bytes;
+            stamp = (now_unix_nanos()).max(s.last_stamp + 1);
+            s.last_stamp = stamp;
+            *s.in_flight.entry(stamp).or_default() += 1;
         }
+        let _in_flight = InFlight {
+            state: &self.state,
+            stamp,
+        };
+        let batch = match table.observed_time_column() {
+            Some(column) => match stamp_column(batch, column, stamp) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.state.lock().expect("buffer lock").queued_bytes -= bytes;
+                    return Err(e);
+                }
+            },
+            None => batch,
+        };
         let entry = WalEntry {
             table,
             project: project.to_string(),
@@ -275,6 +296,35 @@ impl WriteBuffer {
         TableSnapshot { files, batches }
     }
 
+    /// Every row written at or before this time (Unix nanoseconds, the clock that stamps
+    /// `observed_time`) is queryable: later stamps may still be on their way through the WAL.
+    /// Followers of new rows read up to here and never skip one that lands late.
+    pub fn visible_through(&self) -> i64 {
+        let s = self.state.lock().expect("buffer lock");
+        match s.in_flight.keys().next() {
+            Some(oldest) => oldest - 1,
+            None => now_unix_nanos().max(s.last_stamp),
+        }
+    }
+
+    /// Projects with rows of `table`, buffered or persisted.
+    pub fn projects(&self, table: Table) -> Vec<String> {
+        let s = self.state.lock().expect("buffer lock");
+        let mut out: std::collections::BTreeSet<String> = s
+            .files
+            .iter()
+            .filter(|f| f.table == table)
+            .map(|f| f.project.clone())
+            .collect();
+        let buffered = s
+            .persisting
+            .iter()
+            .flat_map(|g| g.batches.keys())
+            .chain(s.active.keys());
+        out.extend(buffered.filter(|k| k.0 == table).map(|k| k.1.clone()));
+        out.into_iter().collect()
+    }
+
     /// Resolves when enough rows are buffered that a flush should start now.
     pub async fn flush_wanted(&self) {
         self.flush_wanted.notified().await
@@ -285,6 +335,44 @@ impl WriteBuffer {
         let s = self.state.lock().expect("buffer lock");
         (s.active_bytes, s.active_since.map(|t| t.elapsed()))
     }
+}
+
+fn now_unix_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Removes a write's stamp from the in-flight set however the write ends.
+struct InFlight<'a> {
+    state: &'a Mutex<State>,
+    stamp: i64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut s = self.state.lock().expect("buffer lock");
+        if let Some(n) = s.in_flight.get_mut(&self.stamp) {
+            *n -= 1;
+            if *n == 0 {
+                s.in_flight.remove(&self.stamp);
+            }
+        }
+    }
+}
+
+/// Sets every row's `column` to the write's stamp (the time Plumb accepted it).
+fn stamp_column(batch: RecordBatch, column: &str, stamp: i64) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let Ok(idx) = schema.index_of(column) else {
+        return Ok(batch);
+    };
+    let stamps = arrow::array::TimestampNanosecondArray::from(vec![stamp; batch.num_rows()])
+        .with_timezone("UTC");
+    let mut columns = batch.columns().to_vec();
+    columns[idx] = Arc::new(stamps);
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

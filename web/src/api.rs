@@ -1,21 +1,26 @@
-//! The JSON API under `/api/v1`: `POST /sql`, `GET /traces/{trace_id}`, and `/healthz`.
+//! The JSON API under `/api/v1`: `POST /sql`, `GET /traces/{trace_id}`, the evals and alerts
+//! endpoints of [`crate::evals_api`], and `/healthz`.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use plumb_store::query::{to_json_rows, JsonRows};
 use plumb_store::{QueryError, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::evals_api;
+
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Store,
     pub project: String,
+    /// The online evaluation runner, when this server runs one.
+    pub runner: Option<plumb_evaluators::online::RunnerStatus>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -23,6 +28,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/traces/{trace_id}", get(trace))
+        .route("/api/v1/evals", get(evals_api::list_evals))
+        .route("/api/v1/evals/runner", get(evals_api::runner))
+        .route("/api/v1/evals/compare", get(evals_api::compare))
+        .route(
+            "/api/v1/alerts/rules",
+            get(evals_api::list_rules).post(evals_api::put_rule),
+        )
+        .route(
+            "/api/v1/alerts/rules/{name}",
+            delete(evals_api::delete_rule),
+        )
+        .route("/api/v1/alerts/events", get(evals_api::events))
         .with_state(state)
 }
 
@@ -36,7 +53,7 @@ struct ErrorBody {
     error: String,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         Json(ErrorBody {
@@ -46,7 +63,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn query_error(e: QueryError) -> Response {
+pub(crate) fn query_error(e: QueryError) -> Response {
     let status = match e {
         QueryError::ReadOnly(_) => StatusCode::FORBIDDEN,
         QueryError::Invalid(_) => StatusCode::BAD_REQUEST,
