@@ -427,3 +427,72 @@ fn an_offline_run_interrupted_and_started_again_writes_each_verdict_once() {
         )
     );
 }
+
+#[test]
+fn judges_score_groundedness_and_retrieval_relevance_online_beside_client_results() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let config = write_config(
+        dir.path(),
+        "[evals]\ninterval_ms = 200\n[evals.select.groundedness]\nsample_rate = 1.0\n[evals.select.context_relevance]\nsample_rate = 1.0\n",
+    );
+    let plumb = Plumb::start_with_judges(&data, &["--config", &config]);
+    let mut cmd = Command::new(python());
+    cmd.arg(repo_root().join("tests/python/export_eval_traffic.py"))
+        .args([
+            "--endpoint",
+            &plumb.otlp_http,
+            "--run",
+            "rag",
+            "--count",
+            "0",
+            "--rag",
+        ]);
+    let summary = run_exporter(cmd);
+    let query = "SELECT evaluator, span_id, label, passed, score, judge_model, explanation, source FROM evals ORDER BY evaluator, span_id";
+    let rows = wait_for(&plumb, query, |r| {
+        let n = |e: &str| r.rows.iter().filter(|row| row[0] == e).count();
+        n("groundedness") == 2 && n("context_relevance") == 2
+    });
+    let find = |evaluator: &str, span: &Value| {
+        (0..rows.rows.len())
+            .find(|&i| {
+                rows.get(i, "evaluator") == evaluator
+                    && (span.is_null() || rows.get(i, "span_id") == span)
+            })
+            .map(|i| rows.row(i))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {evaluator} verdict on {span} in {:?}\nlog:\n{}",
+                    rows.rows,
+                    plumb.log_text()
+                )
+            })
+    };
+    let grounded = find("groundedness", &summary["rag"]["grounded"]);
+    assert_eq!(grounded["label"], "grounded", "{grounded:?}");
+    assert!(
+        grounded["judge_model"]
+            .as_str()
+            .unwrap()
+            .contains("groundedness"),
+        "{grounded:?}"
+    );
+    let ungrounded = find("groundedness", &summary["rag"]["ungrounded"]);
+    assert_eq!(ungrounded["label"], "ungrounded", "{ungrounded:?}");
+    assert!(
+        ungrounded["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("not supported"),
+        "{ungrounded:?}"
+    );
+    let relevance = find("context_relevance", &Value::Null);
+    assert_eq!(relevance["passed"], true, "{relevance:?}");
+    let client = find("user_feedback", &summary["rag"]["grounded"]);
+    assert_eq!(
+        (client["source"].as_str(), client["passed"].as_bool()),
+        (Some("client"), Some(true)),
+        "{client:?}"
+    );
+}

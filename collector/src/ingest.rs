@@ -12,7 +12,7 @@ use plumb_store::{Store, Table};
 use crate::convert::Rejections;
 use crate::error::IngestError;
 use crate::pricing::PriceTable;
-use crate::{logs, metrics, spans};
+use crate::{evaluation_results, logs, metrics, spans};
 
 /// Shared by all receivers.
 #[derive(Clone)]
@@ -38,6 +38,9 @@ impl Ingest {
         if !rows.is_empty() {
             let batch = spans_batch(&rows).map_err(|e| IngestError::Storage(e.to_string()))?;
             self.store.write(Table::Spans, project, batch).await?;
+            self.store
+                .write_evals(&evaluation_results::from_spans(&rows))
+                .await?;
         }
         Ok(rejected)
     }
@@ -51,6 +54,9 @@ impl Ingest {
         if !rows.is_empty() {
             let batch = logs_batch(&rows).map_err(|e| IngestError::Storage(e.to_string()))?;
             self.store.write(Table::Logs, project, batch).await?;
+            self.store
+                .write_evals(&evaluation_results::from_logs(&rows))
+                .await?;
         }
         Ok(rejected)
     }

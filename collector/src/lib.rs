@@ -4,11 +4,13 @@
 //! converted into rows ([`spans`], [`logs`], [`metrics`]; GenAI attributes through [`genai`] and
 //! [`messages`],
 //! cost through [`pricing`]) and handed to the store by [`ingest`], which answers only once the
-//! rows are durable.
+//! rows are durable. Evaluation results the application sends itself become `evals` rows
+//! ([`evaluation_results`]).
 
 pub mod attributes;
 pub mod convert;
 pub mod error;
+pub mod evaluation_results;
 pub mod genai;
 pub mod grpc;
 pub mod http;

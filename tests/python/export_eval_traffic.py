@@ -65,6 +65,39 @@ def extras(tracer, run, start):
     return format(root.get_span_context().trace_id, "032x")
 
 
+RAG_DOCS = [
+    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was completed in 1889 "
+    "for the World's Fair and is 330 metres tall.",
+    "Paris is the capital of France and its largest city.",
+]
+
+
+def rag(tracer, run, start, answer, tag):
+    """A retrieval span with documents, then a chat span answering from them."""
+    root = tracer.start_span(f"rag {tag}", start_time=start, attributes={"run": run, "plumb.route": "support/answer"})
+    ctx = set_span_in_context(root)
+    attrs = {"run": run, "openinference.span.kind": "RETRIEVER",
+             "input.value": "When was the Eiffel Tower completed and how tall is it?"}
+    for i, d in enumerate(RAG_DOCS):
+        attrs[f"retrieval.documents.{i}.document.content"] = d
+    r = tracer.start_span("retrieve", context=ctx, start_time=start + 1_000_000, attributes=attrs)
+    r.end(end_time=start + 2_000_000)
+    c = tracer.start_span("chat rag", context=ctx, start_time=start + 3_000_000, attributes={
+        "run": run, "plumb.route": "support/answer", "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+            {"type": "text", "content": answer}], "finish_reason": "stop"}]),
+    })
+    # The application's own verdict on the answer, as a GenAI evaluation event.
+    c.add_event("gen_ai.evaluation.result", attributes={
+        "gen_ai.evaluation.name": "user_feedback", "gen_ai.evaluation.score.value": 1.0,
+        "gen_ai.evaluation.score.label": "pass", "gen_ai.evaluation.explanation": "thumbs up"},
+        timestamp=start + 4_000_000)
+    c.end(end_time=start + 5_000_000)
+    root.end(end_time=start + 6_000_000)
+    return format(c.get_span_context().span_id, "016x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -77,6 +110,7 @@ def main():
     ap.add_argument("--start-ns", type=int, default=0)
     ap.add_argument("--step-ns", type=int, default=1_000_000)
     ap.add_argument("--extras", action="store_true")
+    ap.add_argument("--rag", action="store_true")
     a = ap.parse_args()
 
     memory = InMemorySpanExporter()
@@ -91,12 +125,16 @@ def main():
         bad += is_bad
         chat(tracer, a.run, a.route, a.model, start + i * a.step_ns, i, is_bad)
     agent_trace = extras(tracer, a.run, start) if a.extras else None
+    rag_spans = {}
+    if a.rag:
+        rag_spans["grounded"] = rag(tracer, a.run, start, "The Eiffel Tower was completed in 1889. It is 330 metres tall.", "grounded")
+        rag_spans["ungrounded"] = rag(tracer, a.run, start + 10_000_000, "The Eiffel Tower was completed in 1920 in Rome. It is made of gold.", "ungrounded")
     spans = memory.get_finished_spans()
     exp = exporter(a.protocol, a.endpoint)
     results = [exp.export(spans[i:i + 500]) for i in range(0, len(spans), 500)]
     exp.shutdown()
     ok = all(r == SpanExportResult.SUCCESS for r in results)
-    print(json.dumps({"result": "SUCCESS" if ok else "FAILURE", "spans": len(spans), "bad_json": bad, "agent_trace": agent_trace}))
+    print(json.dumps({"result": "SUCCESS" if ok else "FAILURE", "spans": len(spans), "bad_json": bad, "agent_trace": agent_trace, "rag": rag_spans}))
     raise SystemExit(0 if ok else 1)
 
 
