@@ -363,3 +363,175 @@ impl AlertEngine {
 fn now_nanos() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use plumb_store::records::{spans_batch, EvalRecord, GenAiFields, SpanRecord};
+    use plumb_store::StoreConfig;
+
+    use super::*;
+
+    const MIN: i64 = 60_000_000_000;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        (dir, store)
+    }
+
+    async fn verdicts(store: &Store, at: i64, n: usize, failed: usize) {
+        let rows: Vec<EvalRecord> = (0..n)
+            .map(|i| EvalRecord {
+                project: "p".into(),
+                trace_id: format!("{at}-{i}"),
+                span_id: Some(format!("{i}")),
+                evaluator: "json_parse".into(),
+                evaluator_version: 1,
+                passed: Some(i >= failed),
+                score: Some(if i >= failed { 1.0 } else { 0.0 }),
+                source: "online".into(),
+                evaluated_at_unix_nano: at,
+                span_start_time_unix_nano: at + i as i64,
+                route: "r".into(),
+                ..Default::default()
+            })
+            .collect();
+        store.write_evals(&rows).await.unwrap();
+    }
+
+    async fn spans(store: &Store, at: i64, traces: &[(&str, i64, f64)]) {
+        let rows: Vec<SpanRecord> = traces
+            .iter()
+            .enumerate()
+            .map(|(i, (trace, tokens, ms))| SpanRecord {
+                project: "p".into(),
+                trace_id: trace.to_string(),
+                span_id: format!("{i:016x}"),
+                service_name: "s".into(),
+                span_name: "chat".into(),
+                span_kind: "CLIENT".into(),
+                start_time_unix_nano: at + i as i64 * 1000,
+                end_time_unix_nano: at + i as i64 * 1000 + (*ms * 1e6) as i64,
+                status_code: "UNSET".into(),
+                gen_ai: GenAiFields {
+                    route: "r".into(),
+                    operation_name: Some("chat".into()),
+                    usage_output_tokens: Some(*tokens),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        store
+            .write(Table::Spans, "p", spans_batch(&rows).unwrap())
+            .await
+            .unwrap();
+    }
+
+    fn rule(json: &str) -> AlertRule {
+        AlertRule::parse(json).unwrap()
+    }
+
+    #[tokio::test]
+    async fn threshold_budget_sql_and_drift_rules_measure_their_windows() {
+        let (_dir, store) = store().await;
+        let now = 100 * MIN;
+        verdicts(&store, now - MIN, 100, 12).await;
+        let r = rule(
+            r#"{"name":"t","kind":"threshold","signal":"parse_failure_rate","op":">","value":0.1,"window":"5m","min_samples":50}"#,
+        );
+        let e = evaluate_rule(&store, "p", &r, now).await.unwrap();
+        assert_eq!((e.breached, e.value, e.samples), (true, Some(0.12), 100));
+        let r = rule(
+            r#"{"name":"t","kind":"threshold","signal":"parse_failure_rate","op":">","value":0.1,"window":"5m","min_samples":500}"#,
+        );
+        assert!(
+            !evaluate_rule(&store, "p", &r, now).await.unwrap().breached,
+            "too few samples never breach"
+        );
+
+        // One trace burns 9,000 tokens over its spans: a retry loop no error rate shows.
+        let mut traffic: Vec<(&str, i64, f64)> = (0..30).map(|_| ("loop", 300, 50.0)).collect();
+        traffic.extend([("a", 100, 50.0), ("b", 200, 50.0)]);
+        spans(&store, now - 2 * MIN, &traffic).await;
+        let r = rule(
+            r#"{"name":"b","kind":"budget","measure":"tokens","per":"trace","value":5000,"window":"5m"}"#,
+        );
+        let e = evaluate_rule(&store, "p", &r, now).await.unwrap();
+        assert_eq!((e.breached, e.value), (true, Some(9000.0)));
+        assert_eq!(e.details["worst"], "loop");
+
+        let r = rule(
+            r#"{"name":"s","kind":"sql","query":"SELECT count(*) FROM spans","op":">=","value":32}"#,
+        );
+        assert!(evaluate_rule(&store, "p", &r, now).await.unwrap().breached);
+        let r = rule(
+            r#"{"name":"s","kind":"sql","query":"SELECT route, count(*) FROM spans GROUP BY route","op":">","value":1}"#,
+        );
+        let err = evaluate_rule(&store, "p", &r, now).await.unwrap_err();
+        assert!(err.to_string().contains("one row with one number"), "{err}");
+
+        // Latency doubles from one window to the next.
+        let before: Vec<(&str, i64, f64)> = (0..200)
+            .map(|i| ("x", 10, 100.0 + (i % 50) as f64))
+            .collect();
+        let after: Vec<(&str, i64, f64)> = (0..200)
+            .map(|i| ("y", 10, 200.0 + (i % 50) as f64))
+            .collect();
+        let earlier: Vec<(&str, i64, f64)> = (0..200).map(|i| ("w", 10, 100.0 + ((i * 7) % 50) as f64)).collect();
+        spans(&store, now - 28 * MIN, &earlier).await;
+        spans(&store, now - 18 * MIN, &before).await;
+        spans(&store, now - 8 * MIN, &after).await;
+        let r =
+            rule(r#"{"name":"d","kind":"drift","signal":"latency","window":"10m","route":"r"}"#);
+        let e = evaluate_rule(&store, "p", &r, now - 5 * MIN).await.unwrap();
+        assert!(e.breached, "{:?}", e.details);
+        let same = evaluate_rule(&store, "p", &r, now - 15 * MIN + MIN)
+            .await
+            .unwrap();
+        assert!(!same.breached || same.details["ks"]["statistic"].as_f64().unwrap() < 1.0);
+    }
+
+    #[tokio::test]
+    async fn a_rule_goes_pending_then_firing_then_resolved_with_one_event_each() {
+        let (_dir, store) = store().await;
+        let engine = AlertEngine::new(store.clone(), AlertEngineConfig::default());
+        let spec = r#"{"name":"json","kind":"threshold","signal":"parse_failure_rate","op":">","value":0.05,"window":"5m","min_samples":10,"for":"2m"}"#;
+        store
+            .catalog()
+            .put_alert_rule("p", "json", spec, true)
+            .await
+            .unwrap();
+        let t0 = 1000 * MIN;
+        verdicts(&store, t0 - MIN, 100, 20).await;
+        engine.tick(t0).await.unwrap();
+        engine.tick(t0 + 30_000_000_000).await.unwrap();
+        verdicts(&store, t0 + MIN, 100, 20).await;
+        engine.tick(t0 + 2 * MIN).await.unwrap();
+        engine.tick(t0 + 3 * MIN).await.unwrap();
+        // Ten minutes later the window holds no failures.
+        engine.tick(t0 + 10 * MIN).await.unwrap();
+        let out = store.sql("p", "SELECT state, CAST(fired_at AS BIGINT) AS f, CAST(resolved_at AS BIGINT) AS r FROM alert_events ORDER BY time").await.unwrap();
+        let rows = plumb_store::query::to_json_rows(&out).unwrap().rows;
+        let states: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+        assert_eq!(states, ["pending", "firing", "resolved"]);
+        assert_eq!(rows[1][1], serde_json::json!(t0 + 2 * MIN));
+        assert_eq!(
+            (rows[2][1].clone(), rows[2][2].clone()),
+            (
+                serde_json::json!(t0 + 2 * MIN),
+                serde_json::json!(t0 + 10 * MIN)
+            )
+        );
+        assert_eq!(
+            store
+                .catalog()
+                .alert_state("p", "json")
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            "ok"
+        );
+    }
+}
