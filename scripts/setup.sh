@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Plumb's tests need, idempotently: the Python OpenTelemetry exporters in .venv,
 # the JS exporters in tests/js/node_modules, and the judges' runtime (scripts/setup-judges.sh).
-# Safe to run again: it redoes a step only when its inputs changed. Needs: cargo, python3 (with venv), node and npm (installed from Debian if absent).
+# Safe to run again: it redoes a step only when its inputs changed. Needs: cargo, python3 (with venv), node and npm, and PostgreSQL's server (installed from Debian if absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# PostgreSQL's server binaries: the catalog's tests run it on PostgreSQL too.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -35,7 +35,10 @@ enum AlertsCommand {
     },
 }
 
-async fn catalog(data_dir: &std::path::Path) -> anyhow::Result<Catalog> {
+async fn catalog(data_dir: &std::path::Path, url: Option<&str>) -> anyhow::Result<Catalog> {
+    if let Some(url) = url {
+        return Ok(Catalog::open_url(url).await?);
+    }
     if !data_dir.exists() {
         bail!(
             "data directory {} does not exist; pass --data-dir or --url",
@@ -45,7 +48,11 @@ async fn catalog(data_dir: &std::path::Path) -> anyhow::Result<Catalog> {
     Ok(Catalog::open_sqlite(&data_dir.join("catalog.db")).await?)
 }
 
-pub async fn run(data_dir: PathBuf, args: AlertsArgs) -> anyhow::Result<()> {
+pub async fn run(
+    data_dir: PathBuf,
+    cfg: crate::config::FileConfig,
+    args: AlertsArgs,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let api = |path: &str| {
         format!(
@@ -74,7 +81,7 @@ pub async fn run(data_dir: PathBuf, args: AlertsArgs) -> anyhow::Result<()> {
                 }
                 None => {
                     let spec = serde_json::to_string(&parsed)?;
-                    catalog(&data_dir)
+                    catalog(&data_dir, cfg.storage.catalog.as_deref())
                         .await?
                         .put_alert_rule(DEFAULT_PROJECT, &parsed.name, &spec, parsed.enabled)
                         .await?;
@@ -91,7 +98,7 @@ pub async fn run(data_dir: PathBuf, args: AlertsArgs) -> anyhow::Result<()> {
                     .status()
                     .is_success(),
                 None => {
-                    catalog(&data_dir)
+                    catalog(&data_dir, cfg.storage.catalog.as_deref())
                         .await?
                         .delete_alert_rule(DEFAULT_PROJECT, &name)
                         .await?
@@ -114,7 +121,7 @@ pub async fn run(data_dir: PathBuf, args: AlertsArgs) -> anyhow::Result<()> {
                     .cloned()
                     .unwrap_or_default(),
                 None => {
-                    let c = catalog(&data_dir).await?;
+                    let c = catalog(&data_dir, cfg.storage.catalog.as_deref()).await?;
                     let mut out = Vec::new();
                     for r in c.alert_rules(Some(DEFAULT_PROJECT)).await? {
                         let state = c.alert_state(DEFAULT_PROJECT, &r.name).await?;

@@ -141,6 +141,9 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// `s3://bucket/prefix`, `file:///path`, `memory://`; default: `<data_dir>/objects`.
     pub object_store: Option<String>,
+    /// `postgres://user@host/db` to keep the catalog in PostgreSQL; SQLite in the data dir
+    /// otherwise.
+    pub catalog: Option<String>,
     pub flush_bytes: usize,
     pub flush_age_secs: u64,
     pub max_buffered_bytes: usize,
@@ -150,6 +153,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             object_store: None,
+            catalog: None,
             flush_bytes: plumb_store::DEFAULT_FLUSH_BYTES,
             flush_age_secs: 60,
             max_buffered_bytes: plumb_store::DEFAULT_MAX_BUFFERED_BYTES,

@@ -115,6 +115,7 @@ async fn open_store(data_dir: PathBuf, cfg: &FileConfig) -> anyhow::Result<Store
     }
     let config = StoreConfig {
         object_store_url: cfg.storage.object_store.clone(),
+        catalog_url: cfg.storage.catalog.clone(),
         ..StoreConfig::new(&data_dir)
     };
     Ok(Store::open(config).await?.0)

@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
             Command::Sql(args) => sql_cmd::run(cli.data_dir, file_config, args).await,
             Command::Judge(args) => judge_cmd::run(file_config, args).await,
             Command::Eval(args) => eval_cmd::run(cli.data_dir, file_config, args).await,
-            Command::Alerts(args) => alerts_cmd::run(cli.data_dir, args).await,
+            Command::Alerts(args) => alerts_cmd::run(cli.data_dir, file_config, args).await,
         }
     })
 }

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Object store for Parquet files: s3://bucket/prefix, file:///path or memory://.
     #[arg(long, env = "PLUMB_OBJECT_STORE")]
     object_store: Option<String>,
+    /// Catalog database (postgres://...); SQLite in the data dir by default.
+    #[arg(long, env = "PLUMB_CATALOG")]
+    catalog: Option<String>,
     /// Flush buffered rows to Parquet once the oldest is this many seconds old.
     #[arg(long, env = "PLUMB_FLUSH_AGE_SECS")]
     flush_age_secs: Option<u64>,
@@ -89,6 +92,7 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
 
     let store_config = StoreConfig {
         object_store_url: args.object_store.or(cfg.storage.object_store.clone()),
+        catalog_url: args.catalog.or(cfg.storage.catalog.clone()),
         flush_bytes: cfg.storage.flush_bytes,
         flush_age: Duration::from_secs(args.flush_age_secs.unwrap_or(cfg.storage.flush_age_secs)),
         max_buffered_bytes: cfg.storage.max_buffered_bytes,

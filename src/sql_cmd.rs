@@ -45,6 +45,7 @@ async fn local(data_dir: PathBuf, cfg: FileConfig, query: &str) -> anyhow::Resul
     }
     let config = StoreConfig {
         object_store_url: cfg.storage.object_store.clone(),
+        catalog_url: cfg.storage.catalog.clone(),
         ..StoreConfig::new(&data_dir)
     };
     let (store, _) = Store::open(config).await?;

@@ -4,14 +4,21 @@
 //! to LIST the bucket, and so that "these files are now visible" and "the WAL up to segment N
 //! is persisted" commit in one transaction: a crash on either side of that commit neither loses
 //! nor duplicates a row. The same database keeps the alerting state ([`alerts`]).
+//!
+//! SQLite under the data dir is the default; PostgreSQL (`postgres://...`) lets several Plumb
+//! processes share one catalog. Both go through sqlx's `Any` driver with one set of queries,
+//! written with `?` placeholders and renumbered for PostgreSQL ([`Dialect::sql`]); each database
+//! has its own migrations (`migrations/sqlite`, `migrations/postgres`).
 
 pub mod alerts;
+#[cfg(test)]
+pub(crate) mod temp_postgres;
 
+use std::borrow::Cow;
 use std::path::Path;
-use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::Result;
 use crate::schema::Table;
@@ -43,29 +50,103 @@ impl ParquetFile {
     }
 }
 
+/// Which database the catalog is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The query in this database's placeholder syntax: `?` and `?N` become `$N` for
+    /// PostgreSQL (outside string literals).
+    pub fn sql<'a>(self, query: &'a str) -> Cow<'a, str> {
+        if self == Dialect::Sqlite {
+            return Cow::Borrowed(query);
+        }
+        let mut out = String::with_capacity(query.len() + 8);
+        let (mut next, mut quoted) = (1, false);
+        let mut chars = query.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    out.push(c);
+                }
+                '?' if !quoted => {
+                    let mut digits = String::new();
+                    while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                        digits.push(*d);
+                        chars.next();
+                    }
+                    if digits.is_empty() {
+                        digits = next.to_string();
+                        next += 1;
+                    }
+                    out.push('$');
+                    out.push_str(&digits);
+                }
+                _ => out.push(c),
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
 #[derive(Clone)]
 pub struct Catalog {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
 }
 
 impl Catalog {
     /// Opens (creating and migrating if needed) the SQLite catalog at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Catalog> {
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
-        let pool = SqlitePoolOptions::new()
+        Catalog::open_url(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Opens and migrates the catalog at `url`: `postgres://user@host/db` or `sqlite://path`.
+    pub async fn open_url(url: &str) -> Result<Catalog> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // Durable commits (a flush is acknowledged by this commit) without
+                        // blocking readers.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
             .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Catalog { pool })
+        match dialect {
+            Dialect::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Dialect::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Catalog { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// `query` in this catalog's placeholder syntax.
+    pub(crate) fn q<'a>(&self, query: &'a str) -> Cow<'a, str> {
+        self.dialect.sql(query)
     }
 
     pub async fn files(&self) -> Result<Vec<ParquetFile>> {
-        let rows = sqlx::query(
+        let rows: Vec<AnyRow> = sqlx::query(
             "SELECT project, table_name, path, size_bytes, row_count, min_time, max_time, \
              trace_id_filter FROM parquet_files ORDER BY id",
         )
@@ -108,26 +189,30 @@ impl Catalog {
     pub async fn commit_flush(&self, files: &[ParquetFile], through_segment: u64) -> Result<()> {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let mut tx = self.pool.begin().await?;
+        let insert = self.q("INSERT INTO parquet_files \
+             (project, table_name, path, size_bytes, row_count, min_time, max_time, created_at, \
+              trace_id_filter) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         for f in files {
-            sqlx::query(
-                "INSERT INTO parquet_files \
-                 (project, table_name, path, size_bytes, row_count, min_time, max_time, created_at, \
-                  trace_id_filter) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&f.project)
-            .bind(f.table.name())
-            .bind(&f.path)
-            .bind(f.size_bytes as i64)
-            .bind(f.row_count as i64)
-            .bind(f.min_time)
-            .bind(f.max_time)
-            .bind(now)
-            .bind(f.trace_ids.as_ref().map(|t| t.to_bytes()).transpose()?)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&insert)
+                .bind(&f.project)
+                .bind(f.table.name())
+                .bind(&f.path)
+                .bind(f.size_bytes as i64)
+                .bind(f.row_count as i64)
+                .bind(f.min_time)
+                .bind(f.max_time)
+                .bind(now)
+                .bind(f.trace_ids.as_ref().map(|t| t.to_bytes()).transpose()?)
+                .execute(&mut *tx)
+                .await?;
         }
-        sqlx::query("UPDATE wal_checkpoint SET flushed_through_segment = MAX(flushed_through_segment, ?) WHERE id = 1")
+        let checkpoint = self.q(
+            "UPDATE wal_checkpoint SET flushed_through_segment = CASE \
+             WHEN flushed_through_segment > ? THEN flushed_through_segment ELSE ? END WHERE id = 1",
+        );
+        sqlx::query(&checkpoint)
+            .bind(through_segment as i64)
             .bind(through_segment as i64)
             .execute(&mut *tx)
             .await?;
@@ -137,7 +222,7 @@ impl Catalog {
 
     /// Stores the trace-id filter of a file written before filters were kept.
     pub async fn set_trace_id_filter(&self, path: &str, filter: &TraceIdFilter) -> Result<()> {
-        sqlx::query("UPDATE parquet_files SET trace_id_filter = ? WHERE path = ?")
+        sqlx::query(&self.q("UPDATE parquet_files SET trace_id_filter = ? WHERE path = ?"))
             .bind(filter.to_bytes()?)
             .bind(path)
             .execute(&self.pool)
@@ -154,11 +239,9 @@ impl Catalog {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn commit_is_visible_after_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("catalog.db");
-        let c = Catalog::open_sqlite(&path).await.unwrap();
+    /// Files and the checkpoint commit together and survive a reopen.
+    async fn commit_is_visible_after_reopen(url: &str) {
+        let c = Catalog::open_url(url).await.unwrap();
         assert_eq!(c.flushed_through_segment().await.unwrap(), 0);
         let f = ParquetFile {
             project: "default".into(),
@@ -176,9 +259,40 @@ mod tests {
             }),
         };
         c.commit_flush(std::slice::from_ref(&f), 5).await.unwrap();
+        // The checkpoint never moves back.
+        c.commit_flush(&[], 3).await.unwrap();
         c.close().await;
-        let c = Catalog::open_sqlite(&path).await.unwrap();
+        let c = Catalog::open_url(url).await.unwrap();
         assert_eq!(c.files().await.unwrap(), vec![f]);
         assert_eq!(c.flushed_through_segment().await.unwrap(), 5);
+        c.close().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_catalog_commits_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("catalog.db").display()
+        );
+        commit_is_visible_after_reopen(&url).await;
+        alerts::tests::alert_tables_work(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_catalog_commits_durably() {
+        let pg = temp_postgres::TempPostgres::start();
+        commit_is_visible_after_reopen(&pg.url).await;
+        alerts::tests::alert_tables_work(&pg.url).await;
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_for_postgres() {
+        let q = "SELECT '?' FROM t WHERE a = ? AND b = ? OR c = ?1";
+        assert_eq!(Dialect::Sqlite.sql(q), q);
+        assert_eq!(
+            Dialect::Postgres.sql(q),
+            "SELECT '?' FROM t WHERE a = $1 AND b = $2 OR c = $1"
+        );
     }
 }

@@ -48,6 +48,8 @@ pub struct StoreConfig {
     /// Where Parquet files go: a local directory (default `<data_dir>/objects`), `s3://bucket/prefix`,
     /// `file:///abs/path` or `memory://`.
     pub object_store_url: Option<String>,
+    /// The catalog database: `postgres://...`, or by default SQLite at `<data_dir>/catalog.db`.
+    pub catalog_url: Option<String>,
     /// Flush once this many bytes are buffered...
     pub flush_bytes: usize,
     /// ...or once the oldest buffered row is this old.
@@ -62,6 +64,7 @@ impl StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
             object_store_url: None,
+            catalog_url: None,
             flush_bytes: DEFAULT_FLUSH_BYTES,
             flush_age: Duration::from_secs(60),
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
@@ -94,7 +97,10 @@ impl Store {
         let lock_file = lock_data_dir(&config.data_dir)?;
         let object_store =
             object_store_url::open(&config.data_dir, config.object_store_url.as_deref())?;
-        let catalog = Catalog::open_sqlite(&config.data_dir.join("catalog.db")).await?;
+        let catalog = match &config.catalog_url {
+            Some(url) => Catalog::open_url(url).await?,
+            None => Catalog::open_sqlite(&config.data_dir.join("catalog.db")).await?,
+        };
         let files = catalog.files().await?;
         let through = catalog.flushed_through_segment().await?;
         let (buffer, replay) = WriteBuffer::open(
@@ -460,6 +466,35 @@ mod tests {
         let (lo, hi) = (row[1].as_i64().unwrap(), row[2].as_i64().unwrap());
         assert_eq!(lo, hi, "one write, one stamp");
         assert!(before < lo && lo <= after, "{before} < {lo} <= {after}");
+    }
+
+    #[tokio::test]
+    async fn a_store_with_its_catalog_in_postgres_flushes_and_reopens() {
+        let pg = crate::catalog::temp_postgres::TempPostgres::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config = || StoreConfig {
+            catalog_url: Some(pg.url.clone()),
+            ..StoreConfig::new(dir.path())
+        };
+        let (store, _) = Store::open(config()).await.unwrap();
+        store
+            .write(Table::Spans, "p", spans("p", 10, 0))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        store
+            .write(Table::Spans, "p", spans("p", 5, 100))
+            .await
+            .unwrap();
+        store.shutdown().await.unwrap();
+        drop(store);
+        let (store, replay) = Store::open(config()).await.unwrap();
+        assert_eq!(replay.rows, 0);
+        assert_eq!(count(&store, "p").await, 15);
+        assert!(
+            !dir.path().join("catalog.db").exists(),
+            "no SQLite catalog beside PostgreSQL"
+        );
     }
 
     #[tokio::test]

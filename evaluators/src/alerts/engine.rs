@@ -478,7 +478,9 @@ mod tests {
         let after: Vec<(&str, i64, f64)> = (0..200)
             .map(|i| ("y", 10, 200.0 + (i % 50) as f64))
             .collect();
-        let earlier: Vec<(&str, i64, f64)> = (0..200).map(|i| ("w", 10, 100.0 + ((i * 7) % 50) as f64)).collect();
+        let earlier: Vec<(&str, i64, f64)> = (0..200)
+            .map(|i| ("w", 10, 100.0 + ((i * 7) % 50) as f64))
+            .collect();
         spans(&store, now - 28 * MIN, &earlier).await;
         spans(&store, now - 18 * MIN, &before).await;
         spans(&store, now - 8 * MIN, &after).await;

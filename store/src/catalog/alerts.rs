@@ -65,16 +65,16 @@ impl Catalog {
         enabled: bool,
     ) -> Result<()> {
         let now = now_nanos();
-        sqlx::query(
+        sqlx::query(&self.q(
             "INSERT INTO alert_rules (project, name, spec, enabled, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?) \
              ON CONFLICT (project, name) DO UPDATE SET spec = excluded.spec, \
              enabled = excluded.enabled, updated_at = excluded.updated_at",
-        )
+        ))
         .bind(project)
         .bind(name)
         .bind(spec)
-        .bind(enabled)
+        .bind(enabled as i64)
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -85,13 +85,13 @@ impl Catalog {
     /// Deletes a rule and its state; returns whether it existed.
     pub async fn delete_alert_rule(&self, project: &str, name: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM alert_rules WHERE project = ? AND name = ?")
+        let n = sqlx::query(&self.q("DELETE FROM alert_rules WHERE project = ? AND name = ?"))
             .bind(project)
             .bind(name)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM alert_state WHERE project = ? AND name = ?")
+        sqlx::query(&self.q("DELETE FROM alert_state WHERE project = ? AND name = ?"))
             .bind(project)
             .bind(name)
             .execute(&mut *tx)
@@ -102,20 +102,28 @@ impl Catalog {
 
     /// The rules of one project, or of all projects (the scheduler) with `None`.
     pub async fn alert_rules(&self, project: Option<&str>) -> Result<Vec<StoredRule>> {
-        let rows = sqlx::query(
-            "SELECT project, name, spec, enabled, created_at, updated_at FROM alert_rules \
-             WHERE ?1 IS NULL OR project = ?1 ORDER BY project, name",
-        )
-        .bind(project)
-        .fetch_all(&self.pool)
-        .await?;
+        const COLUMNS: &str =
+            "SELECT project, name, spec, enabled, created_at, updated_at FROM alert_rules";
+        let rows: Vec<sqlx::any::AnyRow> = match project {
+            Some(p) => {
+                let q = format!("{COLUMNS} WHERE project = ? ORDER BY name");
+                sqlx::query(&self.q(&q))
+                    .bind(p)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let q = format!("{COLUMNS} ORDER BY project, name");
+                sqlx::query(&q).fetch_all(&self.pool).await?
+            }
+        };
         Ok(rows
             .into_iter()
             .map(|r| StoredRule {
                 project: r.get(0),
                 name: r.get(1),
                 spec: r.get(2),
-                enabled: r.get(3),
+                enabled: r.get::<i64, _>(3) != 0,
                 created_at: r.get(4),
                 updated_at: r.get(5),
             })
@@ -123,10 +131,10 @@ impl Catalog {
     }
 
     pub async fn alert_state(&self, project: &str, name: &str) -> Result<Option<RuleState>> {
-        let row = sqlx::query(
+        let row = sqlx::query(&self.q(
             "SELECT project, name, state, since, fired_at, value, evaluated_at FROM alert_state \
              WHERE project = ? AND name = ?",
-        )
+        ))
         .bind(project)
         .bind(name)
         .fetch_optional(&self.pool)
@@ -149,12 +157,12 @@ impl Catalog {
         notify: &[NewNotification],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query(&self.q(
             "INSERT INTO alert_state (project, name, state, since, fired_at, value, evaluated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project, name) DO UPDATE SET \
              state = excluded.state, since = excluded.since, fired_at = excluded.fired_at, \
              value = excluded.value, evaluated_at = excluded.evaluated_at",
-        )
+        ))
         .bind(&state.project)
         .bind(&state.name)
         .bind(&state.state)
@@ -165,10 +173,9 @@ impl Catalog {
         .execute(&mut *tx)
         .await?;
         for n in notify {
-            sqlx::query(
-                "INSERT OR IGNORE INTO alert_notifications \
-                 (transition_key, project, rule_name, url, body, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-            )
+            sqlx::query(&self.q("INSERT INTO alert_notifications \
+                 (transition_key, project, rule_name, url, body, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (transition_key) DO NOTHING"))
             .bind(&n.transition_key)
             .bind(&state.project)
             .bind(&state.name)
@@ -188,10 +195,8 @@ impl Catalog {
         now: i64,
         max_attempts: i64,
     ) -> Result<Vec<Notification>> {
-        let rows = sqlx::query(
-            "SELECT id, transition_key, project, rule_name, url, body, attempts FROM alert_notifications \
-             WHERE delivered_at IS NULL AND next_attempt_at <= ? AND attempts < ? ORDER BY id LIMIT 100",
-        )
+        let rows = sqlx::query(&self.q("SELECT id, transition_key, project, rule_name, url, body, attempts FROM alert_notifications \
+             WHERE delivered_at IS NULL AND next_attempt_at <= ? AND attempts < ? ORDER BY id LIMIT 100"))
         .bind(now)
         .bind(max_attempts)
         .fetch_all(&self.pool)
@@ -211,9 +216,9 @@ impl Catalog {
     }
 
     pub async fn notification_delivered(&self, id: i64) -> Result<()> {
-        sqlx::query(
+        sqlx::query(&self.q(
             "UPDATE alert_notifications SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
-        )
+        ))
         .bind(now_nanos())
         .bind(id)
         .execute(&self.pool)
@@ -227,10 +232,8 @@ impl Catalog {
         next_attempt_at: i64,
         error: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE alert_notifications SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? \
-             WHERE id = ?",
-        )
+        sqlx::query(&self.q("UPDATE alert_notifications SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? \
+             WHERE id = ?"))
         .bind(next_attempt_at)
         .bind(error)
         .bind(id)
@@ -242,7 +245,7 @@ impl Catalog {
     /// A follower's saved position, if it has one.
     pub async fn cursor(&self, name: &str) -> Result<Option<i64>> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM cursors WHERE name = ?")
+            sqlx::query_scalar(&self.q("SELECT value FROM cursors WHERE name = ?"))
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -250,7 +253,7 @@ impl Catalog {
     }
 
     pub async fn set_cursor(&self, name: &str, value: i64) -> Result<()> {
-        sqlx::query("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        sqlx::query(&self.q("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"))
             .bind(name)
             .bind(value)
             .execute(&self.pool)
@@ -264,16 +267,23 @@ pub(crate) fn now_nanos() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_transition_is_enqueued_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Catalog::open_sqlite(&dir.path().join("catalog.db"))
+    /// Rules, state, the outbox (a transition enqueued once) and cursors, on the catalog at
+    /// `url` (run for SQLite and PostgreSQL by the catalog's tests).
+    pub(crate) async fn alert_tables_work(url: &str) {
+        let c = Catalog::open_url(url).await.unwrap();
+        c.put_alert_rule("p", "r", "{}", false).await.unwrap();
+        c.put_alert_rule("p", "r", "{\"v\": 2}", true)
             .await
             .unwrap();
-        c.put_alert_rule("p", "r", "{}", true).await.unwrap();
+        let rules = c.alert_rules(Some("p")).await.unwrap();
+        assert_eq!(
+            (rules.len(), rules[0].enabled, rules[0].spec.as_str()),
+            (1, true, "{\"v\": 2}")
+        );
+        assert!(c.alert_rules(Some("other")).await.unwrap().is_empty());
         let state = RuleState {
             project: "p".into(),
             name: "r".into(),
