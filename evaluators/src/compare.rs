@@ -8,7 +8,7 @@ use plumb_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::source::timestamp_literal;
+use crate::source::{quoted, timestamp_literal};
 use crate::stats::{self, Difference, Moments};
 
 /// Which verdicts form a cohort. Unset fields do not filter.
@@ -24,7 +24,7 @@ pub struct Cohort {
 
 impl Cohort {
     fn filter(&self) -> String {
-        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let q = quoted;
         let mut parts = vec!["source <> 'client'".to_string()];
         if let Some(r) = &self.route {
             parts.push(format!("route = {}", q(r)));
@@ -94,7 +94,7 @@ async fn aggregates(
     evaluator: Option<&str>,
 ) -> Result<Vec<(String, Aggregate)>> {
     let only = evaluator
-        .map(|e| format!(" AND evaluator = '{}'", e.replace('\'', "''")))
+        .map(|e| format!(" AND evaluator = {}", quoted(e)))
         .unwrap_or_default();
     let sql = format!(
         "SELECT evaluator, count(*) AS n, count(*) FILTER (WHERE passed) AS passed, \

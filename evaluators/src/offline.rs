@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::error::{EvalError, Result};
 use crate::pipeline::{self, PipelineOptions};
 use crate::registry::Configured;
-use crate::source::{self, timestamp_literal};
+use crate::source::{self, quoted, timestamp_literal};
 
 #[derive(Clone)]
 pub struct OfflineRun {
@@ -150,13 +150,13 @@ async fn totals(store: &Store, run: &OfflineRun) -> Result<(u64, u64, Option<f64
     let route = run
         .route
         .as_ref()
-        .map(|r| format!(" AND route = '{}'", r.replace('\'', "''")))
+        .map(|r| format!(" AND route = {}", quoted(r)))
         .unwrap_or_default();
     let sql = format!(
         "SELECT count(*) AS n, count(*) FILTER (WHERE passed) AS passed, avg(score) AS mean FROM evals \
-         WHERE evaluator = '{}' AND evaluator_version = {} AND source <> 'client' \
+         WHERE evaluator = {} AND evaluator_version = {} AND source <> 'client' \
          AND span_start_time >= {} AND span_start_time < {}{route}",
-        e.name().replace('\'', "''"),
+        quoted(e.name()),
         e.version(),
         timestamp_literal(run.from),
         timestamp_literal(run.to),

@@ -29,7 +29,8 @@ pub fn timestamp_literal(unix_nanos: i64) -> String {
     )
 }
 
-fn quoted(s: &str) -> String {
+/// A SQL string literal.
+pub fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

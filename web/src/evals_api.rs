@@ -7,15 +7,24 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use plumb_evaluators::alerts::AlertRule;
 use plumb_evaluators::compare::{compare as compare_cohorts, Cohort};
-use plumb_evaluators::source::timestamp_literal;
+use plumb_evaluators::source::{quoted, timestamp_literal};
 use plumb_store::query::to_json_rows;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::{error, query_error, ApiState};
 
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+/// A query's rows as the JSON answer, or the query's error.
+async fn rows_response(s: &ApiState, sql: &str) -> Response {
+    match s
+        .store
+        .sql(&s.project, sql)
+        .await
+        .and_then(|o| to_json_rows(&o))
+    {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => query_error(e),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,15 +61,7 @@ pub async fn list_evals(State(s): State<ApiState>, Query(q): Query<EvalsQuery>) 
         f.join(" AND "),
         q.limit.unwrap_or(100).min(10_000)
     );
-    match s
-        .store
-        .sql(&s.project, &sql)
-        .await
-        .and_then(|o| to_json_rows(&o))
-    {
-        Ok(rows) => Json(rows).into_response(),
-        Err(e) => query_error(e),
-    }
+    rows_response(&s, &sql).await
 }
 
 /// `GET /api/v1/evals/runner`: each lane's cursor and lag.
@@ -177,13 +178,5 @@ pub async fn events(State(s): State<ApiState>, Query(q): Query<EventsQuery>) -> 
         "SELECT * FROM alert_events {filter} ORDER BY time DESC LIMIT {}",
         q.limit.unwrap_or(100).min(10_000)
     );
-    match s
-        .store
-        .sql(&s.project, &sql)
-        .await
-        .and_then(|o| to_json_rows(&o))
-    {
-        Ok(rows) => Json(rows).into_response(),
-        Err(e) => query_error(e),
-    }
+    rows_response(&s, &sql).await
 }

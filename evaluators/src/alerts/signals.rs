@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::rule::{AlertRule, BudgetMeasure, BudgetPer, Signal};
 use crate::error::{EvalError, Result};
-use crate::source::timestamp_literal;
+use crate::source::{quoted as q, timestamp_literal};
 use crate::stats::Moments;
 
 /// A window, Unix nanoseconds, `[from, to)`.
@@ -28,10 +28,6 @@ pub struct Measurement {
     pub hits: u64,
     /// For means: the sample's moments.
     pub moments: Moments,
-}
-
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The table a signal is read from, and the filter of a rule and a window over it.
@@ -127,37 +123,32 @@ pub async fn measure(
         Signal::Ttft => ("gen_ai_response_time_to_first_chunk", "mean"),
         Signal::Latency => ("duration_ms", "mean"),
     };
-    match kind {
-        "rate" => {
-            let r = one_row(
-                store,
-                project,
-                &format!("SELECT count(*), {expr} FROM {table} WHERE {filter}"),
-            )
-            .await?;
-            let n = r.first().and_then(Value::as_u64).unwrap_or(0);
-            let k = r.get(1).and_then(Value::as_u64).unwrap_or(0);
-            Ok(Measurement {
-                value: (n > 0).then(|| k as f64 / n as f64),
-                samples: n,
-                hits: k,
-                ..Default::default()
-            })
-        }
-        "value" => {
-            let r = one_row(
-                store,
-                project,
-                &format!("SELECT count(*), {expr} FROM {table} WHERE {filter}"),
-            )
-            .await?;
-            let n = r.first().and_then(Value::as_u64).unwrap_or(0);
-            Ok(Measurement {
+    if kind != "mean" {
+        let r = one_row(
+            store,
+            project,
+            &format!("SELECT count(*), {expr} FROM {table} WHERE {filter}"),
+        )
+        .await?;
+        let n = r.first().and_then(Value::as_u64).unwrap_or(0);
+        return Ok(match kind {
+            "rate" => {
+                let k = r.get(1).and_then(Value::as_u64).unwrap_or(0);
+                Measurement {
+                    value: (n > 0).then(|| k as f64 / n as f64),
+                    samples: n,
+                    hits: k,
+                    ..Default::default()
+                }
+            }
+            _ => Measurement {
                 value: if n > 0 { num(r.get(1)) } else { None },
                 samples: n,
                 ..Default::default()
-            })
-        }
+            },
+        });
+    }
+    match kind {
         _ => {
             let r = one_row(
                 store,
