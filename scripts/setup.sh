@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Plumb's tests need, idempotently: the Python OpenTelemetry exporters in .venv,
-# the JS exporters in tests/js/node_modules, and the judges' runtime (scripts/setup-judges.sh).
+# Installs what Plumb's tests need, idempotently: the Python OpenTelemetry exporters and Selenium
+# in .venv, Debian's chromium and chromium-driver, the JS exporters in tests/js/node_modules, and
+# the judges' runtime (scripts/setup-judges.sh).
 # Safe to run again: it redoes a step only when its inputs changed. Needs: cargo, python3 (with venv), node and npm, and PostgreSQL's server (installed from Debian if absent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,10 @@ command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 # PostgreSQL's server binaries: the catalog's tests run it on PostgreSQL too.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# Headless Chromium and its WebDriver for the dashboard's browser tests (never a downloaded browser).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

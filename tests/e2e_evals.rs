@@ -8,12 +8,13 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{python, repo_root, run_exporter, temp_dir, Plumb, Rows, PLUMB};
+use common::{
+    python, repo_root, run_exporter, temp_dir, wait_for, write_config, Plumb, Rows, PLUMB,
+};
 use serde_json::Value;
 
 const NS_PER_MIN: i64 = 60_000_000_000;
@@ -56,24 +57,6 @@ fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64
-}
-
-/// Polls `query` until `done` holds (at most a minute), returning the last result.
-fn wait_for(plumb: &Plumb, query: &str, done: impl Fn(&Rows) -> bool) -> Rows {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = plumb.sql(query);
-        if done(&rows) || Instant::now() > deadline {
-            return rows;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn write_config(dir: &Path, text: &str) -> String {
-    let path = dir.join("plumb.toml");
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
 }
 
 const VERDICTS: &str = "SELECT evaluator, count(*) AS n, count(*) FILTER (WHERE NOT passed) AS failed, \

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -275,4 +275,23 @@ pub fn temp_dir() -> tempfile::TempDir {
         .prefix("plumb-e2e-")
         .tempdir()
         .unwrap()
+}
+
+/// Polls `query` until `done` holds (at most a minute), returning the last result.
+pub fn wait_for(plumb: &Plumb, query: &str, done: impl Fn(&Rows) -> bool) -> Rows {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = plumb.sql(query);
+        if done(&rows) || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Writes `text` as `plumb.toml` in `dir` and returns its path.
+pub fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("plumb.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
 }

@@ -332,7 +332,7 @@ impl AlertEngine {
                 .write(
                     Table::AlertEvents,
                     project,
-                    alert_events_batch(&[record.clone()])?,
+                    alert_events_batch(std::slice::from_ref(&record))?,
                 )
                 .await?;
             tracing::info!(rule = %rule.name, project, state = event, value = ?eval.value, "alert state changed");

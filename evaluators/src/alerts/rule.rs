@@ -30,6 +30,7 @@ pub enum Signal {
     /// Share of `evaluator`'s verdicts that passed.
     EvalPassRate,
     /// Sum of `cost_usd` per 1,000 model calls.
+    #[serde(rename = "cost_per_1k_requests")]
     CostPer1kRequests,
     /// Characters of `output_text` (drift).
     ResponseLength,
@@ -349,5 +350,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown variant"), "{e}");
+        // Every signal's documented spelling parses.
+        for signal in [
+            "parse_failure_rate",
+            "tool_call_error_rate",
+            "error_rate",
+            "ttft_p95",
+            "ttft_p99",
+            "latency_p95",
+            "cost_per_1k_requests",
+        ] {
+            let doc = format!(
+                r#"{{"name":"x","kind":"threshold","signal":"{signal}","op":">","value":1}}"#
+            );
+            assert!(AlertRule::parse(&doc).is_ok(), "{signal}");
+        }
     }
 }

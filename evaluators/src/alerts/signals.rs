@@ -148,28 +148,24 @@ pub async fn measure(
             },
         });
     }
-    match kind {
-        _ => {
-            let r = one_row(
-                store,
-                project,
-                &format!("SELECT count(v), avg(v), var_samp(v) FROM (SELECT {expr} AS v FROM {table} WHERE {filter}) t"),
-            )
-            .await?;
-            let n = r.first().and_then(Value::as_u64).unwrap_or(0);
-            let mean = num(r.get(1));
-            Ok(Measurement {
-                value: mean,
-                samples: n,
-                moments: Moments {
-                    n,
-                    mean: mean.unwrap_or(f64::NAN),
-                    variance: num(r.get(2)).unwrap_or(0.0),
-                },
-                ..Default::default()
-            })
-        }
-    }
+    let r = one_row(
+        store,
+        project,
+        &format!("SELECT count(v), avg(v), var_samp(v) FROM (SELECT {expr} AS v FROM {table} WHERE {filter}) t"),
+    )
+    .await?;
+    let n = r.first().and_then(Value::as_u64).unwrap_or(0);
+    let mean = num(r.get(1));
+    Ok(Measurement {
+        value: mean,
+        samples: n,
+        moments: Moments {
+            n,
+            mean: mean.unwrap_or(f64::NAN),
+            variance: num(r.get(2)).unwrap_or(0.0),
+        },
+        ..Default::default()
+    })
 }
 
 /// Values of a distribution signal over `w`, a bounded sample.

@@ -1,0 +1,668 @@
+//! The reliability timeline of one route: every lane on one bucketed time axis.
+//!
+//! - infra: gauges of the services that serve the route (GPU utilization, queue depth, KV cache,
+//!   whatever the engines export), and metrics labelled with the route;
+//! - decisions: the mix of models, providers, engines and pools, plus retries, fallbacks and
+//!   cache hits;
+//! - latency and errors: TTFT and TPOT p50/p95, latency p95, error rate, parse-failure rate;
+//! - evals: each evaluator's pass rate with a Wilson band, and its mean score;
+//! - alerts: firing intervals of the rules on this route (or on every route);
+//! - changes: when the route's majority model/provider/engine/pool switched, or a `plumb.deploy`
+//!   / `plumb.config_change` log event arrived, each with a before/after comparison.
+//!
+//! Everything is aggregated in SQL; a day of ten million spans yields a few thousand rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use plumb_evaluators::alerts::AlertRule;
+use plumb_evaluators::compare::{compare, Cohort, Comparison};
+use plumb_evaluators::source::quoted;
+use plumb_store::Store;
+use serde::Serialize;
+
+use super::{bucket_expr, f64_at, i64_at, rows, str_at, u64_at, wilson};
+use crate::error::WebError;
+use crate::time_range::TimeRange;
+
+/// Buckets on the axis: enough to see a change, few enough to draw and ship.
+pub const MAX_BUCKETS: i64 = 120;
+/// Infra series beyond this many are left out (known serving metrics first).
+const MAX_INFRA_SERIES: usize = 6;
+/// Change markers compared before/after (the newest are kept).
+const MAX_CHANGES: usize = 12;
+
+/// Metric names whose meaning is known, in the order they are preferred on the infra lane.
+const KNOWN_INFRA: &[&str] = &[
+    "DCGM_FI_DEV_GPU_UTIL",
+    "gpu.utilization",
+    "hw.gpu.utilization",
+    "nvidia_gpu_utilization",
+    "vllm:num_requests_waiting",
+    "vllm:num_requests_running",
+    "tgi_queue_size",
+    "gen_ai.server.request.queue_size",
+    "vllm:gpu_cache_usage_perc",
+    "vllm:kv_cache_usage_perc",
+    "vllm:gpu_prefix_cache_hit_rate",
+    "DCGM_FI_DEV_FB_USED",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub route: String,
+    pub range: TimeRange,
+    pub bucket_secs: i64,
+    /// Start of each bucket, Unix nanoseconds.
+    pub buckets: Vec<i64>,
+    pub infra: Vec<Series>,
+    pub decisions: Decisions,
+    pub latency: Latency,
+    pub evals: Vec<EvalSeries>,
+    pub alerts: Vec<AlertInterval>,
+    pub changes: Vec<ChangeMarker>,
+}
+
+/// One numeric series, a value (or a gap) per bucket.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    pub name: String,
+    pub unit: Option<String>,
+    pub values: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decisions {
+    /// Per dimension (`model`, `provider`, `engine`, `gpu_pool`), the request count of each value
+    /// per bucket.
+    pub mix: Vec<Mix>,
+    pub retries: Vec<u64>,
+    pub fallbacks: Vec<u64>,
+    pub cache_hits: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mix {
+    pub dimension: String,
+    pub value: String,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub requests: Vec<u64>,
+    pub errors: Vec<u64>,
+    pub error_rate: Vec<Option<f64>>,
+    pub ttft_p50: Vec<Option<f64>>,
+    pub ttft_p95: Vec<Option<f64>>,
+    pub tpot_p50: Vec<Option<f64>>,
+    pub tpot_p95: Vec<Option<f64>>,
+    pub latency_p95_ms: Vec<Option<f64>>,
+    /// Share of `json_parse` verdicts that failed.
+    pub parse_failure_rate: Vec<Option<f64>>,
+    pub cost_usd: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalSeries {
+    pub evaluator: String,
+    pub count: Vec<u64>,
+    pub pass_rate: Vec<Option<f64>>,
+    pub pass_low: Vec<Option<f64>>,
+    pub pass_high: Vec<Option<f64>>,
+    pub mean_score: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertInterval {
+    pub rule_name: String,
+    pub fired_at: i64,
+    /// `None` while still firing.
+    pub resolved_at: Option<i64>,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+}
+
+/// One change point: what changed there (a rollout often switches model, provider and pool at
+/// once, next to its deploy event), and the traffic on either side.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeMarker {
+    pub time: i64,
+    pub changes: Vec<Change>,
+    pub before_window: Window,
+    pub after_window: Window,
+    /// Per evaluator, the after cohort against the before cohort.
+    pub evals: Vec<Comparison>,
+}
+
+/// Requests, errors and TTFT of the buckets on one side of a change.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Window {
+    pub from: i64,
+    pub to: i64,
+    pub requests: u64,
+    pub error_rate: Option<f64>,
+    /// The request-weighted mean of the buckets' TTFT p95.
+    pub ttft_p95: Option<f64>,
+}
+
+pub async fn timeline(
+    store: &Store,
+    project: &str,
+    route: &str,
+    range: &TimeRange,
+) -> Result<Timeline, WebError> {
+    let bucket_secs = range.bucket_secs(MAX_BUCKETS);
+    let (first, n) = range.buckets(bucket_secs);
+    let axis = Axis {
+        first,
+        width: bucket_secs * 1_000_000_000,
+        n,
+    };
+    let r = quoted(route);
+    let spans_where = format!("route = {r} AND {}", range.sql_filter("start_time"));
+    let b_spans = bucket_expr("start_time", bucket_secs);
+    let latency_sql = format!(
+        "SELECT {b_spans} AS b, count(*) AS n, count(*) FILTER (WHERE status_code = 'ERROR') AS errors, \
+         approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.5) AS ttft_p50, \
+         approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.95) AS ttft_p95, \
+         approx_percentile_cont(time_per_output_token, 0.5) AS tpot_p50, \
+         approx_percentile_cont(time_per_output_token, 0.95) AS tpot_p95, \
+         approx_percentile_cont(duration_ms, 0.95) AS latency_p95, \
+         sum(cost_usd) AS cost, sum(retry_count) AS retries, \
+         count(*) FILTER (WHERE fallback) AS fallbacks, count(*) FILTER (WHERE cache_hit) AS cache_hits \
+         FROM spans WHERE {spans_where} GROUP BY 1"
+    );
+    let mix_sql = format!(
+        "SELECT {b_spans} AS b, coalesce(gen_ai_response_model, gen_ai_request_model) AS model, \
+         gen_ai_provider_name, engine, gpu_pool, service_name, count(*) AS n \
+         FROM spans WHERE {spans_where} GROUP BY 1, 2, 3, 4, 5, 6"
+    );
+    let evals_sql = format!(
+        "SELECT {} AS b, evaluator, count(*) AS n, count(*) FILTER (WHERE passed) AS passed, \
+         count(passed) AS judged, avg(score) AS mean FROM evals \
+         WHERE route = {r} AND {} GROUP BY 1, 2",
+        bucket_expr("span_start_time", bucket_secs),
+        range.sql_filter("span_start_time")
+    );
+    let events_sql = format!(
+        "SELECT CAST(time AS BIGINT) AS t, event_name, body FROM logs \
+         WHERE event_name IN ('plumb.deploy', 'plumb.config_change') AND {} \
+         AND (log_attributes['plumb.route'] = {r} OR log_attributes['plumb.route'] IS NULL) \
+         ORDER BY t LIMIT 50",
+        range.sql_filter("time")
+    );
+    let (latency_rows, mix_rows, eval_rows, event_rows, alerts) = tokio::join!(
+        rows(store, project, &latency_sql),
+        rows(store, project, &mix_sql),
+        rows(store, project, &evals_sql),
+        rows(store, project, &events_sql),
+        alert_intervals(store, project, route, range),
+    );
+    let (latency_rows, mix_rows, eval_rows, event_rows, alerts) =
+        (latency_rows?, mix_rows?, eval_rows?, event_rows?, alerts?);
+
+    let mut latency = Latency {
+        requests: vec![0; n],
+        errors: vec![0; n],
+        error_rate: vec![None; n],
+        ttft_p50: vec![None; n],
+        ttft_p95: vec![None; n],
+        tpot_p50: vec![None; n],
+        tpot_p95: vec![None; n],
+        latency_p95_ms: vec![None; n],
+        parse_failure_rate: vec![None; n],
+        cost_usd: vec![None; n],
+    };
+    let mut decisions = Decisions {
+        mix: Vec::new(),
+        retries: vec![0; n],
+        fallbacks: vec![0; n],
+        cache_hits: vec![0; n],
+    };
+    for row in &latency_rows.rows {
+        let Some(i) = axis.index(i64_at(row, 0)) else {
+            continue;
+        };
+        let (req, err) = (u64_at(row, 1), u64_at(row, 2));
+        latency.requests[i] = req;
+        latency.errors[i] = err;
+        latency.error_rate[i] = (req > 0).then(|| err as f64 / req as f64);
+        latency.ttft_p50[i] = f64_at(row, 3);
+        latency.ttft_p95[i] = f64_at(row, 4);
+        latency.tpot_p50[i] = f64_at(row, 5);
+        latency.tpot_p95[i] = f64_at(row, 6);
+        latency.latency_p95_ms[i] = f64_at(row, 7);
+        latency.cost_usd[i] = f64_at(row, 8);
+        decisions.retries[i] = u64_at(row, 9);
+        decisions.fallbacks[i] = u64_at(row, 10);
+        decisions.cache_hits[i] = u64_at(row, 11);
+    }
+
+    // The mix per dimension, and the services behind the route (for its infra metrics).
+    const DIMENSIONS: [&str; 4] = ["model", "provider", "engine", "gpu_pool"];
+    let mut mix: BTreeMap<(usize, String), Vec<u64>> = BTreeMap::new();
+    let mut services: Vec<String> = Vec::new();
+    for row in &mix_rows.rows {
+        let Some(i) = axis.index(i64_at(row, 0)) else {
+            continue;
+        };
+        let count = u64_at(row, 6);
+        for (d, _) in DIMENSIONS.iter().enumerate() {
+            if let Some(v) = str_at(row, 1 + d) {
+                mix.entry((d, v)).or_insert_with(|| vec![0; n])[i] += count;
+            }
+        }
+        if let Some(s) = str_at(row, 5) {
+            if !services.contains(&s) {
+                services.push(s);
+            }
+        }
+    }
+    decisions.mix = mix
+        .into_iter()
+        .map(|((d, value), counts)| Mix {
+            dimension: DIMENSIONS[d].to_string(),
+            value,
+            counts,
+        })
+        .collect();
+
+    let mut evals: BTreeMap<String, EvalSeries> = BTreeMap::new();
+    for row in &eval_rows.rows {
+        let (Some(i), Some(name)) = (axis.index(i64_at(row, 0)), str_at(row, 1)) else {
+            continue;
+        };
+        let s = evals.entry(name.clone()).or_insert_with(|| EvalSeries {
+            evaluator: name,
+            count: vec![0; n],
+            pass_rate: vec![None; n],
+            pass_low: vec![None; n],
+            pass_high: vec![None; n],
+            mean_score: vec![None; n],
+        });
+        let (count, passed, judged) = (u64_at(row, 2), u64_at(row, 3), u64_at(row, 4));
+        s.count[i] = count;
+        if judged > 0 {
+            s.pass_rate[i] = Some(passed as f64 / judged as f64);
+            if let Some((lo, hi)) = wilson(passed, judged) {
+                s.pass_low[i] = Some(lo);
+                s.pass_high[i] = Some(hi);
+            }
+        }
+        s.mean_score[i] = f64_at(row, 5);
+    }
+    if let Some(json) = evals.get("json_parse") {
+        latency.parse_failure_rate = json.pass_rate.iter().map(|p| p.map(|p| 1.0 - p)).collect();
+    }
+
+    let infra = infra_series(store, project, route, range, &axis, &services).await?;
+
+    let mut changes = detect_changes(&decisions.mix, &axis);
+    for row in &event_rows.rows {
+        if let (Some(t), Some(kind)) = (i64_at(row, 0), str_at(row, 1)) {
+            changes.push(Change {
+                time: t,
+                kind,
+                before: None,
+                after: str_at(row, 2),
+            });
+        }
+    }
+    let mut changes = group_changes(changes, axis.width);
+    if changes.len() > MAX_CHANGES {
+        changes.drain(..changes.len() - MAX_CHANGES);
+    }
+    let changes = compare_changes(store, project, route, range, &axis, &latency, changes).await?;
+
+    Ok(Timeline {
+        route: route.to_string(),
+        range: range.clone(),
+        bucket_secs,
+        buckets: (0..n).map(|i| axis.start(i)).collect(),
+        infra,
+        decisions,
+        latency,
+        evals: evals.into_values().collect(),
+        alerts,
+        changes,
+    })
+}
+
+/// The bucketed time axis.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    first: i64,
+    width: i64,
+    n: usize,
+}
+
+impl Axis {
+    fn index(&self, t: Option<i64>) -> Option<usize> {
+        let t = t?;
+        if t < self.first {
+            return None;
+        }
+        let i = ((t - self.first) / self.width) as usize;
+        (i < self.n).then_some(i)
+    }
+    fn start(&self, i: usize) -> i64 {
+        self.first + i as i64 * self.width
+    }
+}
+
+async fn infra_series(
+    store: &Store,
+    project: &str,
+    route: &str,
+    range: &TimeRange,
+    axis: &Axis,
+    services: &[String],
+) -> Result<Vec<Series>, WebError> {
+    let mut owners = vec![format!("attributes['plumb.route'] = {}", quoted(route))];
+    if !services.is_empty() {
+        let list: Vec<String> = services.iter().map(|s| quoted(s)).collect();
+        owners.push(format!("service_name IN ({})", list.join(", ")));
+    }
+    let sql = format!(
+        "SELECT {} AS b, metric_name, max(unit) AS unit, avg(value) AS v FROM metrics \
+         WHERE {} AND value IS NOT NULL \
+         AND (metric_type = 'gauge' OR (metric_type = 'sum' AND NOT coalesce(is_monotonic, false))) \
+         AND ({}) GROUP BY 1, 2",
+        bucket_expr("time", axis.width / 1_000_000_000),
+        range.sql_filter("time"),
+        owners.join(" OR ")
+    );
+    let out = rows(store, project, &sql).await?;
+    let mut series: HashMap<String, Series> = HashMap::new();
+    for row in &out.rows {
+        let (Some(i), Some(name)) = (axis.index(i64_at(row, 0)), str_at(row, 1)) else {
+            continue;
+        };
+        let s = series.entry(name.clone()).or_insert_with(|| Series {
+            name,
+            unit: None,
+            values: vec![None; axis.n],
+        });
+        if s.unit.is_none() {
+            s.unit = str_at(row, 2).filter(|u| !u.is_empty() && u != "1");
+        }
+        s.values[i] = f64_at(row, 3);
+    }
+    let mut series: Vec<Series> = series.into_values().collect();
+    let rank = |s: &Series| {
+        KNOWN_INFRA
+            .iter()
+            .position(|k| *k == s.name)
+            .unwrap_or(KNOWN_INFRA.len())
+    };
+    series.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
+    series.truncate(MAX_INFRA_SERIES);
+    Ok(series)
+}
+
+/// Firing intervals of the rules that watch this route (or every route), overlapping the range.
+async fn alert_intervals(
+    store: &Store,
+    project: &str,
+    route: &str,
+    range: &TimeRange,
+) -> Result<Vec<AlertInterval>, WebError> {
+    let names: Vec<String> = store
+        .catalog()
+        .alert_rules(Some(project))
+        .await?
+        .into_iter()
+        .filter(|r| {
+            AlertRule::parse(&r.spec)
+                .map(|rule| rule.route.as_deref().is_none_or(|x| x == route))
+                .unwrap_or(false)
+        })
+        .map(|r| quoted(&r.name))
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT rule_name, state, CAST(fired_at AS BIGINT) AS fired, CAST(resolved_at AS BIGINT) AS resolved, \
+         value, threshold FROM alert_events WHERE rule_name IN ({}) \
+         AND state IN ('firing', 'resolved') AND time < {} ORDER BY time LIMIT 10000",
+        names.join(", "),
+        crate::time_range::timestamp_literal(range.to)
+    );
+    let out = rows(store, project, &sql).await?;
+    // A firing opens an interval; its resolution (same fired_at) closes it.
+    let mut open: BTreeMap<(String, i64), AlertInterval> = BTreeMap::new();
+    let mut closed = Vec::new();
+    for row in &out.rows {
+        let (Some(rule), Some(state), Some(fired)) =
+            (str_at(row, 0), str_at(row, 1), i64_at(row, 2))
+        else {
+            continue;
+        };
+        if state == "firing" {
+            open.insert(
+                (rule.clone(), fired),
+                AlertInterval {
+                    rule_name: rule,
+                    fired_at: fired,
+                    resolved_at: None,
+                    value: f64_at(row, 4),
+                    threshold: f64_at(row, 5),
+                },
+            );
+        } else if let Some(mut iv) = open.remove(&(rule.clone(), fired)) {
+            iv.resolved_at = i64_at(row, 3);
+            closed.push(iv);
+        }
+    }
+    closed.extend(open.into_values());
+    closed.retain(|iv| iv.fired_at < range.to && iv.resolved_at.is_none_or(|r| r >= range.from));
+    closed.sort_by_key(|iv| iv.fired_at);
+    Ok(closed)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub time: i64,
+    /// `model`, `provider`, `engine`, `gpu_pool`, or the event's name (`plumb.deploy`, ...).
+    pub kind: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Groups changes less than two buckets apart into one change point (at the earliest).
+fn group_changes(mut changes: Vec<Change>, bucket_width: i64) -> Vec<(i64, Vec<Change>)> {
+    changes.sort_by_key(|c| c.time);
+    let mut out: Vec<(i64, Vec<Change>)> = Vec::new();
+    for c in changes {
+        match out.last_mut() {
+            Some((at, group)) if c.time - *at < 2 * bucket_width => group.push(c),
+            _ => out.push((c.time, vec![c])),
+        }
+    }
+    out
+}
+
+/// A change is a switch of a dimension's majority value (over half of a bucket's requests)
+/// between consecutive buckets that have one; mixed buckets never fire a change on their own.
+fn detect_changes(mix: &[Mix], axis: &Axis) -> Vec<Change> {
+    let mut out = Vec::new();
+    let mut dims: BTreeMap<&str, Vec<&Mix>> = BTreeMap::new();
+    for m in mix {
+        dims.entry(m.dimension.as_str()).or_default().push(m);
+    }
+    for (dim, values) in dims {
+        let mut last: Option<&str> = None;
+        for i in 0..axis.n {
+            let total: u64 = values.iter().map(|m| m.counts[i]).sum();
+            let Some(top) = values.iter().max_by_key(|m| m.counts[i]) else {
+                continue;
+            };
+            if total == 0 || top.counts[i] * 2 <= total {
+                continue;
+            }
+            if let Some(prev) = last {
+                if prev != top.value {
+                    out.push(Change {
+                        time: axis.start(i),
+                        kind: dim.to_string(),
+                        before: Some(prev.to_string()),
+                        after: Some(top.value.clone()),
+                    });
+                }
+            }
+            last = Some(top.value.as_str());
+        }
+    }
+    out
+}
+
+/// Compares the traffic on either side of each change: up to the neighbouring change (or the
+/// range's edge) and no more than a quarter of the range, so that both sides are comparable.
+async fn compare_changes(
+    store: &Store,
+    project: &str,
+    route: &str,
+    range: &TimeRange,
+    axis: &Axis,
+    latency: &Latency,
+    changes: Vec<(i64, Vec<Change>)>,
+) -> Result<Vec<ChangeMarker>, WebError> {
+    let max_side = (range.span() / 4).max(axis.width);
+    let times: Vec<i64> = changes.iter().map(|c| c.0).collect();
+    let futures = changes.into_iter().enumerate().map(|(k, (time, group))| {
+        let prev = if k > 0 { times[k - 1] } else { range.from };
+        let next = times.get(k + 1).copied().unwrap_or(range.to);
+        let before_from = prev.max(time - max_side);
+        let after_to = next.min(time + max_side).max(time + axis.width);
+        let cohort = |from, to| Cohort {
+            route: Some(route.to_string()),
+            model: None,
+            from: Some(from),
+            to: Some(to),
+        };
+        let (a, b) = (cohort(before_from, time), cohort(time, after_to));
+        async move {
+            let evals = compare(store, project, &a, &b, None, 0.05)
+                .await
+                .map_err(|e| WebError::Catalog(e.to_string()))?;
+            Ok::<_, WebError>(ChangeMarker {
+                time,
+                changes: group,
+                before_window: window(axis, latency, before_from, time),
+                after_window: window(axis, latency, time, after_to),
+                evals,
+            })
+        }
+    });
+    futures::future::try_join_all(futures).await
+}
+
+fn window(axis: &Axis, latency: &Latency, from: i64, to: i64) -> Window {
+    let mut w = Window {
+        from,
+        to,
+        ..Window::default()
+    };
+    let (mut errors, mut ttft_weight, mut ttft_sum) = (0u64, 0u64, 0.0);
+    for i in 0..axis.n {
+        let t = axis.start(i);
+        if t < from || t >= to {
+            continue;
+        }
+        w.requests += latency.requests[i];
+        errors += latency.errors[i];
+        if let Some(p) = latency.ttft_p95[i] {
+            ttft_weight += latency.requests[i];
+            ttft_sum += p * latency.requests[i] as f64;
+        }
+    }
+    w.error_rate = (w.requests > 0).then(|| errors as f64 / w.requests as f64);
+    w.ttft_p95 = (ttft_weight > 0).then(|| ttft_sum / ttft_weight as f64);
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mix(dimension: &str, value: &str, counts: &[u64]) -> Mix {
+        Mix {
+            dimension: dimension.into(),
+            value: value.into(),
+            counts: counts.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_majority_switch_is_a_change_and_a_mixed_bucket_is_not() {
+        let axis = Axis {
+            first: 0,
+            width: 10,
+            n: 6,
+        };
+        let m = vec![
+            mix("model", "a", &[10, 9, 5, 0, 1, 0]),
+            mix("model", "b", &[0, 1, 5, 10, 9, 10]),
+            mix("gpu_pool", "h100", &[3, 3, 3, 3, 3, 3]),
+        ];
+        let changes = detect_changes(&m, &axis);
+        assert_eq!(
+            changes,
+            vec![Change {
+                time: 30,
+                kind: "model".into(),
+                before: Some("a".into()),
+                after: Some("b".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn changes_close_together_are_one_change_point() {
+        let c = |time: i64, kind: &str| Change {
+            time,
+            kind: kind.into(),
+            before: None,
+            after: None,
+        };
+        let groups = group_changes(
+            vec![
+                c(20, "model"),
+                c(5, "plumb.deploy"),
+                c(20, "gpu_pool"),
+                c(90, "model"),
+            ],
+            10,
+        );
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].0, 5);
+        assert_eq!(groups[0].1.len(), 3);
+        assert_eq!(groups[1].0, 90);
+    }
+
+    #[test]
+    fn a_window_weights_ttft_by_requests() {
+        let axis = Axis {
+            first: 0,
+            width: 10,
+            n: 2,
+        };
+        let latency = Latency {
+            requests: vec![1, 3],
+            errors: vec![1, 0],
+            error_rate: vec![],
+            ttft_p50: vec![],
+            ttft_p95: vec![Some(1.0), Some(2.0)],
+            tpot_p50: vec![],
+            tpot_p95: vec![],
+            latency_p95_ms: vec![],
+            parse_failure_rate: vec![],
+            cost_usd: vec![],
+        };
+        let w = window(&axis, &latency, 0, 20);
+        assert_eq!(w.requests, 4);
+        assert_eq!(w.error_rate, Some(0.25));
+        assert_eq!(w.ttft_p95, Some(1.75));
+    }
+}
