@@ -86,6 +86,12 @@ def main():
         if not driver.find_elements(By.CSS_SELECTOR, "span.state.firing"):
             fail("overview shows no firing alert")
         shots["overview"] = "/"
+        # A route whose name has a slash opens its own timeline.
+        driver.find_element(By.LINK_TEXT, "search/embed").click()
+        if "search/embed" not in driver.find_element(By.TAG_NAME, "h1").text:
+            fail(f"the search/embed link opened {driver.current_url}")
+        if console_errors(driver):
+            fail(f"search/embed timeline: console errors: {console_errors(driver)}")
 
         # The timeline: every lane with content, a change marker, an alert interval.
         visit(driver, base, "/routes/chat")

@@ -5,7 +5,7 @@ Route `chat` (service chat-api): one LLM call every 15 s for the last hour; half
 the gateway moves it from gpt-4o-mini on an h100-a pool to llama-3.1-70b on vLLM (h100-b), and
 a `plumb.deploy` log event records the rollout. TTFT rises after the move; in the last ten
 minutes a third of the calls fail, and some JSON outputs stop parsing. GPU utilization and
-queue depth of chat-api arrive as gauges. Route `search` gets a little steady traffic. One
+queue depth of chat-api arrive as gauges. Route `search/embed` gets a little steady traffic. One
 `chat` call carries the prompt `<script>alert(1)</script>` (escaping check) and one a very long
 prompt.
 
@@ -98,6 +98,7 @@ def main():
             attr("plumb.gpu_pool", "h100-b" if after else "h100-a"),
             attr("plumb.retry_count", 1 if error else 0),
             attr("plumb.cache_hit", rng.random() < 0.1),
+            attr("plumb.queue_time", (0.4 if late else 0.08 if after else 0.02) * rng.random()),
             attr("input.value", prompt),
             attr("output.value", "" if error else output),
         ]
@@ -141,7 +142,7 @@ def main():
                 "startTimeUnixNano": str(st),
                 "endTimeUnixNano": str(st + SECOND // 20),
                 "attributes": [
-                    attr("plumb.route", "search"),
+                    attr("plumb.route", "search/embed"),
                     attr("gen_ai.operation.name", "embeddings"),
                     attr("gen_ai.provider.name", "openai"),
                     attr("gen_ai.request.model", "text-embedding-3-small"),
@@ -188,7 +189,7 @@ def main():
     }]})
 
     print(json.dumps({
-        "routes": ["chat", "search"],
+        "routes": ["chat", "search/embed"],
         "xss_trace_id": xss_trace,
         "long_trace_id": long_trace,
         "spans": len(chat_spans) + len(search_spans),

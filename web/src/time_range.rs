@@ -134,21 +134,32 @@ pub fn parse_instant(s: &str, now: i64) -> Result<i64, WebError> {
     if let Ok(n) = s.parse::<i64>() {
         return Ok(n);
     }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .and_then(|t| t.timestamp_nanos_opt())
-        .or_else(|| {
-            // What a `datetime-local` input sends: no zone, read as UTC.
-            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
-                .ok()
-                .and_then(|t| t.and_utc().timestamp_nanos_opt())
-        })
-        .ok_or_else(|| {
-            WebError::BadRequest(format!(
-                "bad time `{s}`: use RFC 3339 (2026-12-01T10:00:00Z), now, now-1h, or Unix nanoseconds"
-            ))
-        })
+    parse_timestamp(s).ok_or_else(|| {
+        WebError::BadRequest(format!(
+            "bad time `{s}`: use RFC 3339 (2026-12-01T10:00:00Z), now, now-1h, or Unix nanoseconds"
+        ))
+    })
+}
+
+/// A written instant as Unix nanoseconds: RFC 3339, or without a zone (read as UTC) as a
+/// browser's `datetime-local` input or a SQL result spells it, or a bare date.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return t.timestamp_nanos_opt();
+    }
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+    .and_then(|t| t.and_utc().timestamp_nanos_opt())
 }
 
 /// A SQL timestamp literal for Unix nanoseconds.

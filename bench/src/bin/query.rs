@@ -4,15 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use clap::Parser;
-use plumb_bench::gen;
-use plumb_bench::raw_grpc;
+use plumb_bench::day;
 use plumb_bench::server::{dir_bytes, Server};
-use prost::Message;
 
 #[derive(Parser)]
 struct Args {
@@ -30,9 +26,6 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     prompt_bytes: usize,
 }
-
-const DAY_START: u64 = 1_763_856_000_000_000_000; // 2025-11-23T00:00:00Z
-const BATCH: usize = 512;
 
 struct Query {
     name: &'static str,
@@ -59,56 +52,6 @@ fn queries(trace_id: &str) -> Vec<Query> {
         same("one trace by id", format!("SELECT * FROM spans WHERE trace_id = '{trace_id}' ORDER BY start_time")),
         same("JSON parse failures (output type json)", "SELECT count(*) AS failures FROM spans WHERE gen_ai_output_type = 'json' AND NOT json_valid(output_text)".into()),
     ]
-}
-
-async fn load(args: &Args, grpc: &str) -> anyhow::Result<()> {
-    let batches = args.spans.div_ceil(BATCH as u64);
-    let step = 86_400_000_000_000 / args.spans.max(1);
-    let workers = 4u64;
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let channel = tonic::transport::Endpoint::from_shared(grpc.to_string())?
-            .connect()
-            .await?;
-        let (next, prompt) = (next.clone(), args.prompt_bytes);
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let seq = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if seq >= batches {
-                    return Ok::<_, anyhow::Error>(());
-                }
-                let start = DAY_START + seq * BATCH as u64 * step;
-                let body = Bytes::from(gen::batch(seq, BATCH, start, step, prompt).encode_to_vec());
-                loop {
-                    match raw_grpc::export(&channel, body.clone()).await {
-                        Ok(()) => break,
-                        Err(s) if s.code() == tonic::Code::ResourceExhausted => {
-                            tokio::time::sleep(Duration::from_millis(200)).await
-                        }
-                        Err(s) => anyhow::bail!("export failed: {s}"),
-                    }
-                }
-                if seq % 2000 == 0 {
-                    eprintln!(
-                        "  {} / {batches} batches, {:.0} s",
-                        seq,
-                        started.elapsed().as_secs_f64()
-                    );
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    eprintln!(
-        "loaded {} spans in {:.0} s",
-        batches * BATCH as u64,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 async fn plumb_query(
@@ -153,31 +96,7 @@ print(json.dumps({"version": duckdb.__version__, "threads": con.execute("SELECT 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let marker = args.data_dir.join(format!("loaded-{}", args.spans));
-    let config = args.data_dir.with_extension("toml");
-    if !marker.exists() {
-        let _ = std::fs::remove_dir_all(&args.data_dir);
-        std::fs::create_dir_all(&args.data_dir)?;
-        // Large flushes: few, large files, as compaction would leave them.
-        std::fs::write(
-            &config,
-            "[storage]\nflush_bytes = 536870912\nmax_buffered_bytes = 2147483648\n",
-        )?;
-        let config_arg = config.to_string_lossy().into_owned();
-        let (server, [grpc, _, _]) = Server::plumb(
-            &args.plumb,
-            &args.data_dir,
-            &["--flush-age-secs", "600"],
-            Some(&config_arg),
-        )?;
-        eprintln!(
-            "loading {} spans over one day through OTLP/gRPC...",
-            args.spans
-        );
-        load(&args, &grpc).await?;
-        server.stop()?;
-        std::fs::write(&marker, "")?;
-    }
+    day::ensure_loaded(&args.plumb, &args.data_dir, args.spans, args.prompt_bytes).await?;
     let objects = args.data_dir.join("objects");
     let files = walk_count(&objects.join("spans"));
     eprintln!(
@@ -187,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // A trace from the middle of the day.
-    let seq = args.spans / BATCH as u64 / 2;
+    let seq = args.spans / day::BATCH as u64 / 2;
     let trace_id = format!("{:032x}", ((seq as u128) << 64) | 1);
     let qs = queries(&trace_id);
 

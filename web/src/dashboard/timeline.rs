@@ -99,6 +99,8 @@ pub struct Latency {
     pub latency_p95_ms: Vec<Option<f64>>,
     /// Share of `json_parse` verdicts that failed.
     pub parse_failure_rate: Vec<Option<f64>>,
+    /// p95 of the spans' `queue_time` (seconds), as the serving side reported it.
+    pub queue_time_p95: Vec<Option<f64>>,
     pub cost_usd: Vec<Option<f64>>,
 }
 
@@ -169,7 +171,8 @@ pub async fn timeline(
          approx_percentile_cont(time_per_output_token, 0.95) AS tpot_p95, \
          approx_percentile_cont(duration_ms, 0.95) AS latency_p95, \
          sum(cost_usd) AS cost, sum(retry_count) AS retries, \
-         count(*) FILTER (WHERE fallback) AS fallbacks, count(*) FILTER (WHERE cache_hit) AS cache_hits \
+         count(*) FILTER (WHERE fallback) AS fallbacks, count(*) FILTER (WHERE cache_hit) AS cache_hits, \
+         approx_percentile_cont(queue_time, 0.95) AS queue_p95 \
          FROM spans WHERE {spans_where} GROUP BY 1"
     );
     let mix_sql = format!(
@@ -211,6 +214,7 @@ pub async fn timeline(
         tpot_p95: vec![None; n],
         latency_p95_ms: vec![None; n],
         parse_failure_rate: vec![None; n],
+        queue_time_p95: vec![None; n],
         cost_usd: vec![None; n],
     };
     let mut decisions = Decisions {
@@ -236,6 +240,7 @@ pub async fn timeline(
         decisions.retries[i] = u64_at(row, 9);
         decisions.fallbacks[i] = u64_at(row, 10);
         decisions.cache_hits[i] = u64_at(row, 11);
+        latency.queue_time_p95[i] = f64_at(row, 12);
     }
 
     // The mix per dimension, and the services behind the route (for its infra metrics).
@@ -658,6 +663,7 @@ mod tests {
             tpot_p95: vec![],
             latency_p95_ms: vec![],
             parse_failure_rate: vec![],
+            queue_time_p95: vec![],
             cost_usd: vec![],
         };
         let w = window(&axis, &latency, 0, 20);

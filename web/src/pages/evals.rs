@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::chart::{color, time_axis, Lane, Stroke, XAxis};
 use super::format;
-use super::layout::{document, Picker, Section};
+use super::layout::{document, range_inputs, Picker, Section};
 use crate::dashboard::evals::{EvalsFilter, EvalsOverview};
 
 pub fn render(o: EvalsOverview, filter: &EvalsFilter) -> String {
@@ -63,8 +63,7 @@ pub fn render(o: EvalsOverview, filter: &EvalsFilter) -> String {
         <form class="filters" method="get" action="/evals">
             <input name="evaluator" value=val(&filter.evaluator) placeholder="evaluator" aria-label="evaluator"/>
             <input name="route" value=val(&filter.route) placeholder="route" aria-label="route"/>
-            <input type="hidden" name="from" value=o.range.from_param.clone()/>
-            <input type="hidden" name="to" value=o.range.to_param.clone()/>
+            {range_inputs(&o.range)}
             <button type="submit">"Filter"</button>
         </form>
         {if empty {

@@ -119,6 +119,14 @@ fn picker_view(p: Picker) -> impl IntoView {
     }
 }
 
+/// The current range as hidden `from`/`to` inputs, so a filter form keeps it.
+pub fn range_inputs(range: &TimeRange) -> impl IntoView {
+    view! {
+        <input type="hidden" name="from" value=range.from_param.clone()/>
+        <input type="hidden" name="to" value=range.to_param.clone()/>
+    }
+}
+
 /// A rendered page as a response, with the security headers.
 pub fn html(status: StatusCode, body: String) -> Response {
     let mut res = (status, body).into_response();

@@ -130,7 +130,7 @@ pub fn render(t: Timeline) -> String {
     let mut lanes = Vec::new();
 
     // Infra: one chart per metric (their units differ).
-    let infra: Vec<Chart> = t
+    let mut infra: Vec<Chart> = t
         .infra
         .iter()
         .filter_map(|s| {
@@ -143,6 +143,11 @@ pub fn render(t: Timeline) -> String {
             )
         })
         .collect();
+    infra.extend(b.lines(
+        "queue time (spans)",
+        &[("queue time p95", &t.latency.queue_time_p95, false)],
+        |m| format::secs(Some(m)),
+    ));
     lanes.push(LaneView {
         name: "infra",
         title: "Infra",
@@ -377,7 +382,7 @@ pub fn render(t: Timeline) -> String {
     let range = t.range.clone();
     let total: u64 = t.latency.requests.iter().sum();
     let errors: u64 = t.latency.errors.iter().sum();
-    let traces_href = format!("/traces?route={}&{}", url_encode(&route), range.query());
+    let traces_href = super::traces::traces_href(&route, &range);
     let change_rows = t.changes.iter().rev().map(change_row).collect_view();
     let has_changes = !t.changes.is_empty();
     let body = view! {

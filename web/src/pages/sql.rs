@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::chart::{color, max_of, time_axis, Lane, Stroke, XAxis};
 use super::format;
 use super::layout::{document, Section};
+use crate::time_range::parse_timestamp;
 
 const MAX_ROWS: usize = 500;
 const MAX_CELL: usize = 200;
@@ -121,7 +122,7 @@ fn chart(out: &QueryOutput, rows: &JsonRows) -> Option<impl IntoView> {
         .filter_map(|r| {
             r.get(time_col)
                 .and_then(Value::as_str)
-                .and_then(parse_time)
+                .and_then(parse_timestamp)
                 .map(|t| (t, r))
         })
         .collect();
@@ -170,34 +171,15 @@ fn chart(out: &QueryOutput, rows: &JsonRows) -> Option<impl IntoView> {
     })
 }
 
-/// Timestamps as the JSON rows spell them (RFC 3339, with or without a zone, or a date).
-fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .and_then(|t| t.timestamp_nanos_opt())
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-                .ok()
-                .and_then(|t| t.and_utc().timestamp_nanos_opt())
-        })
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .and_then(|t| t.and_utc().timestamp_nanos_opt())
-        })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use crate::time_range::parse_timestamp;
 
     #[test]
     fn result_timestamps_parse() {
-        assert!(parse_time("2026-12-01T10:00:00Z").is_some());
-        assert!(parse_time("2026-12-01T10:00:00.123456789").is_some());
-        assert!(parse_time("2026-12-01").is_some());
-        assert!(parse_time("yesterday").is_none());
+        assert!(parse_timestamp("2026-12-01T10:00:00Z").is_some());
+        assert!(parse_timestamp("2026-12-01T10:00:00.123456789").is_some());
+        assert!(parse_timestamp("2026-12-01").is_some());
+        assert!(parse_timestamp("yesterday").is_none());
     }
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde_json::{Map, Value};
 
 use super::format;
-use super::layout::{document, Picker, Section};
+use super::layout::{document, range_inputs, Picker, Section};
 use crate::dashboard::trace::{TraceDetail, WaterfallSpan};
 use crate::dashboard::traces::{TraceFilter, TraceSummary};
 use crate::time_range::{url_encode, TimeRange};
@@ -63,7 +63,6 @@ pub fn search_page(range: TimeRange, filter: TraceFilter, traces: Vec<TraceSumma
             }
         })
         .collect_view();
-    let hidden_range = (range.from_param.clone(), range.to_param.clone());
     let body = view! {
         <h1>"Traces"</h1>
         <form class="filters" method="get" action="/traces">
@@ -73,8 +72,7 @@ pub fn search_page(range: TimeRange, filter: TraceFilter, traces: Vec<TraceSumma
             {select("status", filter.status.clone(), &[("", "any status"), ("error", "errors"), ("ok", "no error")])}
             <input name="evaluator" value=val(&filter.evaluator) placeholder="evaluator" aria-label="evaluator"/>
             {select("verdict", filter.verdict.clone(), &[("", "any verdict"), ("fail", "failed"), ("pass", "passed")])}
-            <input type="hidden" name="from" value=hidden_range.0/>
-            <input type="hidden" name="to" value=hidden_range.1/>
+            {range_inputs(&range)}
             <button type="submit">"Search"</button>
         </form>
         {if empty {
