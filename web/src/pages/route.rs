@@ -562,3 +562,95 @@ fn tooltip_json(t: &Timeline) -> String {
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dashboard::timeline::{Decisions, Latency, Mix, Series, Window};
+    use crate::time_range::{RangeParams, TimeRange};
+
+    const EVIL: &str = "\"><script>alert(1)</script>";
+
+    fn timeline() -> Timeline {
+        let range = TimeRange::resolve(&RangeParams::default(), 7_200_000_000_000).unwrap();
+        let n = 3;
+        let some = vec![Some(0.5); n];
+        Timeline {
+            route: EVIL.into(),
+            bucket_secs: 1200,
+            buckets: (0..n as i64)
+                .map(|i| range.from + i * 1_200_000_000_000)
+                .collect(),
+            range,
+            infra: vec![Series {
+                name: EVIL.into(),
+                unit: Some(EVIL.into()),
+                values: some.clone(),
+            }],
+            decisions: Decisions {
+                mix: vec![Mix {
+                    dimension: "model".into(),
+                    value: EVIL.into(),
+                    counts: vec![1, 2, 3],
+                }],
+                retries: vec![0; n],
+                fallbacks: vec![0; n],
+                cache_hits: vec![0; n],
+            },
+            latency: Latency {
+                requests: vec![1, 2, 3],
+                errors: vec![0, 1, 0],
+                error_rate: some.clone(),
+                ttft_p50: some.clone(),
+                ttft_p95: some.clone(),
+                tpot_p50: some.clone(),
+                tpot_p95: some.clone(),
+                latency_p95_ms: some.clone(),
+                parse_failure_rate: some.clone(),
+                queue_time_p95: some.clone(),
+                cost_usd: some,
+            },
+            evals: vec![],
+            alerts: vec![],
+            changes: vec![ChangeMarker {
+                time: 3_600_000_000_000,
+                changes: vec![Change {
+                    time: 3_600_000_000_000,
+                    kind: "model".into(),
+                    before: Some(EVIL.into()),
+                    after: Some("b".into()),
+                }],
+                before_window: Window::default(),
+                after_window: Window::default(),
+                evals: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn span_text_is_escaped_everywhere_on_the_timeline() {
+        let html = render(timeline());
+        assert!(!html.contains("<script>alert"), "{html}");
+        // In attributes the quote is escaped, so the value cannot end early.
+        assert!(html.contains("data-route=\"&quot;"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // The data block for the tooltip cannot close its script element either.
+        let data = html.split("id=\"timeline-data\">").nth(1).unwrap();
+        let data = data.split("</script>").next().unwrap();
+        assert!(
+            !data.contains('<') && data.contains("\\u003cscript"),
+            "{data}"
+        );
+        for lane in [
+            "infra",
+            "decisions",
+            "latency",
+            "evals",
+            "alerts",
+            "changes",
+        ] {
+            assert!(html.contains(&format!("data-lane=\"{lane}\"")), "{lane}");
+        }
+        assert!(html.contains("class=\"change-marker\""));
+    }
+}
