@@ -17,7 +17,7 @@ const MAX_ROWS: usize = 500;
 const MAX_CELL: usize = 200;
 /// Bytes of table on one page (cell text plus about 24 bytes of markup per cell): wide rows
 /// (`SELECT *`) stop earlier than `MAX_ROWS`, so the page stays small; the API returns all.
-const MAX_TEXT: usize = 100_000;
+const MAX_TEXT: usize = 70_000;
 const CELL_MARKUP: usize = 24;
 
 pub const EXAMPLE: &str = "SELECT route, count(*) AS requests,\n  approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.95) AS ttft_p95\nFROM spans\nWHERE start_time > now() - INTERVAL '1 hour'\nGROUP BY route ORDER BY requests DESC";
