@@ -233,6 +233,36 @@ fn seeded_dashboard_renders_escapes_and_passes_the_browser_checks() {
         .sum();
     assert!(requests > 200, "{requests}");
 
+    // Over a day the buckets are whole minutes and traffic comes from the per-minute rollups
+    // (flushed files' and buffered rows'): it must count every span of the route, see the model
+    // switch in the decision mix and give latency percentiles.
+    let (status, body) = get(&format!(
+        "{}/api/v1/timeline?route=chat&from=now-24h&to=now",
+        plumb.http
+    ));
+    assert_eq!(status, 200, "{body}");
+    let day: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(day["bucket_secs"], 900);
+    let per_bucket =
+        |field: &str| -> Vec<Value> { day["latency"][field].as_array().unwrap().clone() };
+    let requests: u64 = per_bucket("requests")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let stored = plumb.sql(
+        "SELECT count(*) FROM spans WHERE route = 'chat' AND start_time >= now() - INTERVAL '1 day'",
+    );
+    assert_eq!(requests, stored.scalar().as_u64().unwrap());
+    assert!(per_bucket("ttft_p95").iter().any(|v| v.as_f64().is_some()));
+    let models: Vec<&str> = day["decisions"]["mix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["dimension"] == "model")
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert!(models.contains(&"llama-3.1-70b"), "{models:?}");
+
     // The routes API and trace search agree with what was sent.
     let (_, body) = get(&format!("{}/api/v1/routes", plumb.http));
     let o: Value = serde_json::from_str(&body).unwrap();

@@ -44,16 +44,25 @@ fn fields(attrs: &[(String, String)]) -> Option<Fields<'_>> {
     })
 }
 
-fn record(
-    project: &str,
-    trace_id: &str,
-    span_id: Option<&str>,
-    f: Fields<'_>,
-    time: i64,
+/// The span a result judges, as far as the result tells.
+struct Judged<'a> {
+    project: &'a str,
+    trace_id: &'a str,
+    span_id: Option<&'a str>,
     start: i64,
-    route: &str,
-    model: Option<&str>,
-) -> EvalRecord {
+    route: &'a str,
+    model: Option<&'a str>,
+}
+
+fn record(judged: Judged<'_>, f: Fields<'_>, time: i64) -> EvalRecord {
+    let Judged {
+        project,
+        trace_id,
+        span_id,
+        start,
+        route,
+        model,
+    } = judged;
     EvalRecord {
         project: project.to_string(),
         trace_id: trace_id.to_string(),
@@ -80,16 +89,15 @@ pub fn from_spans(spans: &[SpanRecord]) -> Vec<EvalRecord> {
     for s in spans {
         for e in s.events.iter().filter(|e| e.name == EVENT) {
             if let Some(f) = fields(&e.attributes) {
-                out.push(record(
-                    &s.project,
-                    &s.trace_id,
-                    Some(&s.span_id),
-                    f,
-                    e.time_unix_nano,
-                    s.start_time_unix_nano,
-                    &s.gen_ai.route,
-                    s.gen_ai.request_model.as_deref(),
-                ));
+                let judged = Judged {
+                    project: &s.project,
+                    trace_id: &s.trace_id,
+                    span_id: Some(&s.span_id),
+                    start: s.start_time_unix_nano,
+                    route: &s.gen_ai.route,
+                    model: s.gen_ai.request_model.as_deref(),
+                };
+                out.push(record(judged, f, e.time_unix_nano));
             }
         }
     }
@@ -107,16 +115,15 @@ pub fn from_logs(logs: &[LogRecord]) -> Vec<EvalRecord> {
                 .unwrap_or(&l.service_name)
                 .to_string();
             let model = attr(&l.log_attributes, "gen_ai.request.model").map(String::from);
-            Some(record(
-                &l.project,
-                l.trace_id.as_deref().unwrap_or_default(),
-                l.span_id.as_deref(),
-                f,
-                l.time_unix_nano,
-                l.time_unix_nano,
-                &route,
-                model.as_deref(),
-            ))
+            let judged = Judged {
+                project: &l.project,
+                trace_id: l.trace_id.as_deref().unwrap_or_default(),
+                span_id: l.span_id.as_deref(),
+                start: l.time_unix_nano,
+                route: &route,
+                model: model.as_deref(),
+            };
+            Some(record(judged, f, l.time_unix_nano))
         })
         .collect()
 }

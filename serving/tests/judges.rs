@@ -6,8 +6,13 @@ use std::path::PathBuf;
 use plumb_serving::batcher::BatcherConfig;
 use plumb_serving::{JudgeConfig, Judges, ServingError};
 
+/// The checkout the tests run in. Read when the test runs (cargo sets it), not when it was
+/// compiled: a shared target directory keeps test binaries built in another checkout.
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
 }
 
 fn judges(max_batch: usize) -> Judges {

@@ -21,6 +21,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::Result;
+use crate::rollup::SpanRollup;
 use crate::schema::Table;
 use crate::trace_filter::TraceIdFilter;
 
@@ -37,6 +38,16 @@ pub struct ParquetFile {
     pub max_time: i64,
     /// The trace ids in the file, for tables that have them.
     pub trace_ids: Option<TraceIdFilter>,
+    /// Whether the catalog holds the [`SpanRollup`] of this (spans) file; it stays there until
+    /// a query asks ([`Catalog::span_rollups`]).
+    pub has_rollup: bool,
+}
+
+/// A file written by a flush, with what goes to the catalog beside it.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub file: ParquetFile,
+    pub rollup: Option<SpanRollup>,
 }
 
 impl ParquetFile {
@@ -148,7 +159,8 @@ impl Catalog {
     pub async fn files(&self) -> Result<Vec<ParquetFile>> {
         let rows: Vec<AnyRow> = sqlx::query(
             "SELECT project, table_name, path, size_bytes, row_count, min_time, max_time, \
-             trace_id_filter FROM parquet_files ORDER BY id",
+             trace_id_filter, CAST(CASE WHEN span_rollup IS NULL THEN 0 ELSE 1 END AS BIGINT) \
+             FROM parquet_files ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -172,6 +184,7 @@ impl Catalog {
                 min_time: r.get(5),
                 max_time: r.get(6),
                 trace_ids,
+                has_rollup: r.get::<i64, _>(8) != 0,
             });
         }
         Ok(out)
@@ -186,14 +199,14 @@ impl Catalog {
     }
 
     /// Records new files and the WAL checkpoint they complete, atomically.
-    pub async fn commit_flush(&self, files: &[ParquetFile], through_segment: u64) -> Result<()> {
+    pub async fn commit_flush(&self, files: &[NewFile], through_segment: u64) -> Result<()> {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let mut tx = self.pool.begin().await?;
         let insert = self.q("INSERT INTO parquet_files \
              (project, table_name, path, size_bytes, row_count, min_time, max_time, created_at, \
-              trace_id_filter) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        for f in files {
+              trace_id_filter, span_rollup) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        for NewFile { file: f, rollup } in files {
             sqlx::query(&insert)
                 .bind(&f.project)
                 .bind(f.table.name())
@@ -204,6 +217,7 @@ impl Catalog {
                 .bind(f.max_time)
                 .bind(now)
                 .bind(f.trace_ids.as_ref().map(|t| t.to_bytes()).transpose()?)
+                .bind(rollup.as_ref().map(|r| r.to_bytes()).transpose()?)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -228,6 +242,37 @@ impl Catalog {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Stores the rollup of a spans file written before rollups were kept.
+    pub async fn set_span_rollup(&self, path: &str, rollup: &SpanRollup) -> Result<()> {
+        sqlx::query(&self.q("UPDATE parquet_files SET span_rollup = ? WHERE path = ?"))
+            .bind(rollup.to_bytes()?)
+            .bind(path)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The stored rollups of `project`'s spans files whose start times overlap `[from, to)`,
+    /// by path. A rollup in an encoding this version does not know is left out (the caller
+    /// then reads the spans) and rebuilt at the next start.
+    pub async fn span_rollups(
+        &self,
+        project: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let rows: Vec<AnyRow> = sqlx::query(&self.q(
+            "SELECT path, span_rollup FROM parquet_files WHERE project = ? AND table_name = 'spans' \
+             AND min_time < ? AND max_time >= ? AND span_rollup IS NOT NULL",
+        ))
+        .bind(project)
+        .bind(to)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub async fn close(&self) {
@@ -257,13 +302,30 @@ mod tests {
                     .unwrap();
                 b.finish()
             }),
+            has_rollup: true,
         };
-        c.commit_flush(std::slice::from_ref(&f), 5).await.unwrap();
+        let rollup = SpanRollup {
+            rows: vec![crate::rollup::RollupRow {
+                route: "r".into(),
+                requests: 3,
+                ..Default::default()
+            }],
+        };
+        let new = NewFile {
+            file: f.clone(),
+            rollup: Some(rollup.clone()),
+        };
+        c.commit_flush(std::slice::from_ref(&new), 5).await.unwrap();
         // The checkpoint never moves back.
         c.commit_flush(&[], 3).await.unwrap();
         c.close().await;
         let c = Catalog::open_url(url).await.unwrap();
         assert_eq!(c.files().await.unwrap(), vec![f]);
+        let stored = c.span_rollups("default", 0, 3).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(SpanRollup::from_bytes(&stored[0].1).unwrap(), Some(rollup));
+        assert!(c.span_rollups("default", 3, 9).await.unwrap().is_empty());
+        assert!(c.span_rollups("other", 0, 3).await.unwrap().is_empty());
         assert_eq!(c.flushed_through_segment().await.unwrap(), 5);
         c.close().await;
     }

@@ -3,9 +3,9 @@
 //! The write path reads top to bottom in module order: rows arrive as [`records`] (shaped by
 //! [`schema`]), are appended to the [`wal`] and made queryable by the [`write_buffer`], turned
 //! into Parquet by the [`persister`] and made visible through the [`catalog`], which keeps a
-//! [`trace_filter`] per file for point lookups. The [`query`] engine reads files and buffered
-//! rows together. [`Store`] wires these together and runs the
-//! background flush.
+//! [`trace_filter`] per file for point lookups and a [`rollup`] per spans file for dashboards.
+//! The [`query`] engine reads files and buffered rows together. [`Store`] wires these together
+//! and runs the background flush.
 
 pub mod catalog;
 pub mod error;
@@ -13,6 +13,7 @@ pub mod object_store_url;
 pub mod persister;
 pub mod query;
 pub mod records;
+pub mod rollup;
 pub mod schema;
 pub mod trace_filter;
 pub mod wal;
@@ -26,7 +27,7 @@ use arrow::record_batch::RecordBatch;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::Mutex as AsyncMutex;
 
-pub use catalog::{Catalog, ParquetFile};
+pub use catalog::{Catalog, NewFile, ParquetFile};
 pub use error::{Result, StoreError};
 pub use query::{QueryEngine, QueryError, QueryLimits, QueryOutput};
 pub use schema::Table;
@@ -196,7 +197,7 @@ impl Store {
                     Ok(mut f) => files.append(&mut f),
                     Err(e) => {
                         for f in &files {
-                            persister::discard(&self.inner.object_store, f).await;
+                            persister::discard(&self.inner.object_store, &f.file).await;
                         }
                         return Err(e);
                     }
@@ -209,7 +210,7 @@ impl Store {
                 .await
             {
                 for f in &files {
-                    persister::discard(&self.inner.object_store, f).await;
+                    persister::discard(&self.inner.object_store, &f.file).await;
                 }
                 return Err(e);
             }
@@ -217,13 +218,15 @@ impl Store {
             tracing::debug!(
                 generation = generation.id,
                 files = files.len(),
-                rows = files.iter().map(|f| f.row_count).sum::<u64>(),
+                rows = files.iter().map(|f| f.file.row_count).sum::<u64>(),
                 buffered_bytes = generation.bytes,
-                parquet_bytes = files.iter().map(|f| f.size_bytes).sum::<u64>(),
+                parquet_bytes = files.iter().map(|f| f.file.size_bytes).sum::<u64>(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "flushed"
             );
-            self.inner.buffer.complete(generation.id, files);
+            self.inner
+                .buffer
+                .complete(generation.id, files.into_iter().map(|f| f.file).collect());
             self.inner.buffer.truncate_wal(generation.through_segment)?;
         }
         Ok(written)
@@ -241,15 +244,19 @@ impl Store {
         Ok(due)
     }
 
-    /// Gives every file of a table with trace ids its trace-id filter, for files written before
-    /// the catalog kept them. Returns how many files it filled in.
-    pub async fn fill_missing_trace_filters(&self) -> Result<usize> {
+    /// Gives every file what the catalog keeps beside it but older versions did not write: the
+    /// trace-id filter of a table with trace ids, the rollup of a spans file. Reads each such
+    /// file once. Returns how many files it filled in.
+    pub async fn fill_missing_file_summaries(&self) -> Result<usize> {
         let missing: Vec<_> = self
             .inner
             .buffer
             .files()
             .into_iter()
-            .filter(|f| f.table.has_trace_ids() && f.trace_ids.is_none())
+            .filter(|f| {
+                (f.table.has_trace_ids() && f.trace_ids.is_none())
+                    || (f.table == Table::Spans && !f.has_rollup)
+            })
             .collect();
         for f in &missing {
             let bytes = self
@@ -259,33 +266,121 @@ impl Store {
                 .await?
                 .bytes()
                 .await?;
-            let filter =
-                tokio::task::spawn_blocking(move || trace_filter::read_from_parquet(bytes))
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("trace filter task failed: {e}")))??;
-            self.inner
-                .catalog
-                .set_trace_id_filter(&f.path, &filter)
-                .await?;
+            let (want_filter, want_rollup) = (
+                f.table.has_trace_ids() && f.trace_ids.is_none(),
+                f.table == Table::Spans && !f.has_rollup,
+            );
+            let (filter, rollup) = tokio::task::spawn_blocking(move || {
+                let filter = match want_filter {
+                    true => Some(trace_filter::read_from_parquet(bytes.clone())?),
+                    false => None,
+                };
+                let rollup = match want_rollup {
+                    true => Some(rollup::read_from_parquet(bytes)?),
+                    false => None,
+                };
+                Ok::<_, StoreError>((filter, rollup))
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("file summary task failed: {e}")))??;
+            if let Some(filter) = &filter {
+                self.inner
+                    .catalog
+                    .set_trace_id_filter(&f.path, filter)
+                    .await?;
+            }
+            if let Some(rollup) = &rollup {
+                self.inner.catalog.set_span_rollup(&f.path, rollup).await?;
+            }
             self.inner.buffer.update_file(ParquetFile {
-                trace_ids: Some(filter),
+                trace_ids: filter.or_else(|| f.trace_ids.clone()),
+                has_rollup: f.has_rollup || rollup.is_some(),
                 ..ParquetFile::clone(f)
             });
         }
         Ok(missing.len())
     }
 
+    /// Rollup rows of `project`'s spans that started in `[from, to)` widened to whole minutes,
+    /// of one route or all: the stored rollups of the flushed files and the buffered rows
+    /// summarized now, as one snapshot saw them. `None` while a file in the range has no rollup
+    /// yet (written by an older version and not yet filled in): read the spans instead.
+    pub async fn span_rollups(
+        &self,
+        project: &str,
+        route: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Vec<rollup::RollupRow>>> {
+        let first = from.div_euclid(rollup::NANOS_PER_MINUTE) * rollup::NANOS_PER_MINUTE;
+        let snapshot = self.inner.buffer.snapshot(Table::Spans, project);
+        let files: Vec<&ParquetFile> = snapshot
+            .files
+            .iter()
+            .filter(|f| f.max_time >= first && f.min_time < to)
+            .map(|f| f.as_ref())
+            .collect();
+        if files.iter().any(|f| !f.has_rollup) {
+            return Ok(None);
+        }
+        let mut stored: std::collections::HashMap<String, Vec<u8>> = match files.is_empty() {
+            true => Default::default(),
+            false => self
+                .inner
+                .catalog
+                .span_rollups(project, first, to)
+                .await?
+                .into_iter()
+                .collect(),
+        };
+        // Only the snapshot's files: the catalog may already list files committed after it,
+        // whose rows the snapshot still holds in memory.
+        let mut blobs = Vec::with_capacity(files.len());
+        for f in &files {
+            match stored.remove(&f.path) {
+                Some(b) => blobs.push(b),
+                None => return Ok(None),
+            }
+        }
+        let (route, batches) = (route.map(str::to_string), snapshot.batches);
+        tokio::task::spawn_blocking(move || {
+            let wanted = |r: &rollup::RollupRow| {
+                r.minute >= first
+                    && r.minute < to
+                    && route.as_deref().is_none_or(|x| x == &*r.route)
+            };
+            let mut rows = Vec::new();
+            for b in blobs {
+                let Some(r) = rollup::SpanRollup::from_bytes(&b)? else {
+                    return Ok(None);
+                };
+                rows.extend(r.rows.into_iter().filter(wanted));
+            }
+            let mut tail = rollup::RollupBuilder::new(route.as_deref());
+            for b in &batches {
+                tail.add(b)?;
+            }
+            rows.extend(tail.finish().rows.into_iter().filter(wanted));
+            Ok(Some(rows))
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("rollup task failed: {e}")))?
+    }
+
     /// Runs the background flush until the returned handle is aborted. Beside it, once, fills
-    /// in missing trace-id filters (an upgraded data dir gets fast trace lookups) without
-    /// holding up the first flush.
+    /// in missing trace-id filters and rollups (an upgraded data dir gets fast trace lookups and
+    /// dashboards) without holding up the first flush.
     pub fn spawn_flusher(&self, tick: Duration) -> tokio::task::JoinHandle<()> {
         let filler = self.clone();
         tokio::spawn(async move {
-            match filler.fill_missing_trace_filters().await {
+            match filler.fill_missing_file_summaries().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(files = n, "filled in trace-id filters of older files"),
+                Ok(n) => tracing::info!(
+                    files = n,
+                    "filled in trace-id filters and rollups of older files"
+                ),
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not fill in trace-id filters; trace lookups open more files")
+                    tracing::warn!(error = %e, "could not fill in trace-id filters and rollups; trace lookups open more files and dashboards read spans")
                 }
             }
         });
@@ -416,10 +511,87 @@ mod tests {
         db.close().await;
         let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
         assert_eq!(files_opened(&store, &one).await, 3);
-        assert_eq!(store.fill_missing_trace_filters().await.unwrap(), 3);
+        assert_eq!(store.fill_missing_file_summaries().await.unwrap(), 3);
         assert_eq!(files_opened(&store, &one).await, 1);
-        assert_eq!(store.fill_missing_trace_filters().await.unwrap(), 0);
+        assert_eq!(store.fill_missing_file_summaries().await.unwrap(), 0);
         assert_eq!(store.sql("p", &one).await.unwrap().num_rows(), 1);
+    }
+
+    /// Requests per route from the rollups, sorted.
+    async fn rolled_up_requests(store: &Store, route: Option<&str>) -> Option<Vec<(String, u64)>> {
+        let rows = store.span_rollups("p", route, 0, i64::MAX).await.unwrap()?;
+        let mut by_route = std::collections::BTreeMap::new();
+        for r in rows {
+            *by_route.entry(r.route.to_string()).or_insert(0) += r.requests;
+        }
+        Some(by_route.into_iter().collect())
+    }
+
+    #[tokio::test]
+    async fn rollups_count_flushed_and_buffered_spans_once_and_are_filled_in_for_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        store
+            .write(Table::Spans, "p", spans("p", 100, 0))
+            .await
+            .unwrap();
+        store.flush().await.unwrap();
+        let mut other = spans("p", 7, 1000);
+        let routes = arrow::array::StringArray::from(vec!["other"; 7]);
+        let i = other.schema().index_of("route").unwrap();
+        let mut columns = other.columns().to_vec();
+        columns[i] = Arc::new(routes);
+        other = RecordBatch::try_new(other.schema(), columns).unwrap();
+        store.write(Table::Spans, "p", other).await.unwrap();
+        store
+            .write(Table::Spans, "q", spans("q", 5, 0))
+            .await
+            .unwrap();
+        let expected = vec![("other".to_string(), 7), ("svc/chat".to_string(), 100)];
+        assert_eq!(
+            rolled_up_requests(&store, None).await,
+            Some(expected.clone())
+        );
+        assert_eq!(
+            rolled_up_requests(&store, Some("other")).await,
+            Some(vec![("other".to_string(), 7)])
+        );
+        // The range is widened to whole minutes: the spans start within the first minute.
+        let start = 1_763_899_200_000_000_000;
+        let rows = store
+            .span_rollups("p", None, start + 1, start + 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), 107);
+        let later = store
+            .span_rollups("p", None, start + 60_000_000_000, i64::MAX)
+            .await;
+        assert_eq!(later.unwrap().unwrap().len(), 0);
+        store.shutdown().await.unwrap();
+        drop(store);
+
+        // Files from before rollups were kept: no answer until they are filled in.
+        let db = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("catalog.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("UPDATE parquet_files SET span_rollup = NULL")
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        assert_eq!(rolled_up_requests(&store, None).await, None);
+        assert_eq!(
+            store.fill_missing_file_summaries().await.unwrap(),
+            3,
+            "two files of p, one of q"
+        );
+        assert_eq!(rolled_up_requests(&store, None).await, Some(expected));
+        assert_eq!(store.fill_missing_file_summaries().await.unwrap(), 0);
     }
 
     #[tokio::test]

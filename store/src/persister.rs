@@ -4,7 +4,8 @@
 //! one per table, project and hour of the table's time column, sorted by the table's sort
 //! columns so that time and service filters prune row groups and pages. Compression is zstd;
 //! page-level statistics (and so the page index) are on for every column but free text;
-//! `trace_id` has a bloom filter, and a copy of the file's trace ids goes to the catalog. [`writer_properties`] says why each setting is what it is.
+//! `trace_id` has a bloom filter, and a copy of the file's trace ids goes to the catalog, with the
+//! [`crate::rollup`] of a spans file's rows. [`writer_properties`] says why each setting is what it is.
 
 use std::sync::Arc;
 
@@ -22,8 +23,9 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::catalog::ParquetFile;
+use crate::catalog::{NewFile, ParquetFile};
 use crate::error::{Result, StoreError};
+use crate::rollup::{RollupBuilder, SpanRollup};
 use crate::schema::{Table, TRACE_ID};
 use crate::trace_filter::{TraceIdFilter, TraceIdFilterBuilder};
 
@@ -35,7 +37,7 @@ pub async fn persist(
     table: Table,
     project: &str,
     batches: &[RecordBatch],
-) -> Result<Vec<ParquetFile>> {
+) -> Result<Vec<NewFile>> {
     if batches.is_empty() {
         return Ok(vec![]);
     }
@@ -49,7 +51,7 @@ pub async fn persist(
     for (file, bytes) in encoded {
         store
             .put(
-                &ObjectPath::from(file.path.as_str()),
+                &ObjectPath::from(file.file.path.as_str()),
                 PutPayload::from(bytes),
             )
             .await?;
@@ -63,21 +65,25 @@ fn encode_partitions(
     table: Table,
     project: &str,
     batches: &[RecordBatch],
-) -> Result<Vec<(ParquetFile, Vec<u8>)>> {
+) -> Result<Vec<(NewFile, Vec<u8>)>> {
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut out = Vec::new();
     for (hour, rows) in sorted_by_hour(table, batches)? {
-        let (bytes, min_time, max_time, trace_ids) = encode_parquet(table, &refs, &rows)?;
+        let (bytes, min_time, max_time, trace_ids, rollup) = encode_parquet(table, &refs, &rows)?;
         out.push((
-            ParquetFile {
-                project: project.to_string(),
-                table,
-                path: file_path(table, project, hour),
-                size_bytes: bytes.len() as u64,
-                row_count: rows.len() as u64,
-                min_time,
-                max_time,
-                trace_ids,
+            NewFile {
+                file: ParquetFile {
+                    project: project.to_string(),
+                    table,
+                    path: file_path(table, project, hour),
+                    size_bytes: bytes.len() as u64,
+                    row_count: rows.len() as u64,
+                    min_time,
+                    max_time,
+                    trace_ids,
+                    has_rollup: rollup.is_some(),
+                },
+                rollup,
             },
             bytes,
         ));
@@ -240,13 +246,12 @@ pub fn writer_properties(table: Table) -> WriterProperties {
 /// flush, large enough that `interleave` runs in long stretches.
 const GATHER_ROWS: usize = 8192;
 
-/// Writes the rows in the given order; returns the file, the min/max of the time column and,
-/// for tables with trace ids, the filter of those.
-fn encode_parquet(
-    table: Table,
-    batches: &[&RecordBatch],
-    rows: &[RowRef],
-) -> Result<(Vec<u8>, i64, i64, Option<TraceIdFilter>)> {
+/// What [`encode_parquet`] gives: the file's bytes, the min/max of its time column, the filter of
+/// its trace ids (tables that have them) and its rollup (spans).
+type Encoded = (Vec<u8>, i64, i64, Option<TraceIdFilter>, Option<SpanRollup>);
+
+/// Writes the rows in the given order, summarizing them on the way.
+fn encode_parquet(table: Table, batches: &[&RecordBatch], rows: &[RowRef]) -> Result<Encoded> {
     let mut out = Vec::new();
     let mut w = ArrowWriter::try_new(&mut out, table.schema(), Some(writer_properties(table)))?;
     let (mut min, mut max) = (i64::MAX, i64::MIN);
@@ -254,6 +259,7 @@ fn encode_parquet(
         true => Some(TraceIdFilterBuilder::new(rows.len())?),
         false => None,
     };
+    let mut rollup = (table == Table::Spans).then(|| RollupBuilder::new(None));
     for chunk in rows.chunks(GATHER_ROWS) {
         let sorted = interleave_record_batch(batches, chunk)?;
         let t = times(table, &sorted);
@@ -262,10 +268,19 @@ fn encode_parquet(
         if let Some(b) = trace_ids.as_mut() {
             b.add_column(sorted.column_by_name(TRACE_ID).expect("has_trace_ids"))?;
         }
+        if let Some(r) = rollup.as_mut() {
+            r.add(&sorted)?;
+        }
         w.write(&sorted)?;
     }
     w.close()?;
-    Ok((out, min, max, trace_ids.map(TraceIdFilterBuilder::finish)))
+    Ok((
+        out,
+        min,
+        max,
+        trace_ids.map(TraceIdFilterBuilder::finish),
+        rollup.map(RollupBuilder::finish),
+    ))
 }
 
 fn file_path(table: Table, project: &str, hour: i64) -> String {
@@ -305,9 +320,13 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let files = persist(&store, Table::Logs, "p", &[logs_batch(&rows).unwrap()])
-            .await
-            .unwrap();
+        let files: Vec<ParquetFile> =
+            persist(&store, Table::Logs, "p", &[logs_batch(&rows).unwrap()])
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| f.file)
+                .collect();
         assert_eq!(files.len(), 2);
         assert_eq!(
             (files[0].min_time, files[0].max_time, files[0].row_count),

@@ -14,8 +14,12 @@ use serde_json::Value;
 
 pub const PLUMB: &str = env!("CARGO_BIN_EXE_plumb");
 
+/// The checkout the tests run in. Read when the test runs (cargo sets it), not when it was
+/// compiled: a shared target directory keeps test binaries built in another checkout.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 pub struct Plumb {

@@ -164,7 +164,9 @@ pub fn tool_calls(span: &SpanView) -> Vec<ToolCall> {
         }
     }
     // OpenInference: llm.output_messages.N.message.tool_calls.M.tool_call.function.{name,arguments}
-    let mut flat: BTreeMap<(usize, usize), (Option<&str>, Option<&str>)> = BTreeMap::new();
+    // (message, call) -> (name, arguments)
+    type NameAndArgs<'a> = (Option<&'a str>, Option<&'a str>);
+    let mut flat: BTreeMap<(usize, usize), NameAndArgs> = BTreeMap::new();
     for (k, v) in span.attributes.range("llm.output_messages."..) {
         let Some(rest) = k.strip_prefix("llm.output_messages.") else {
             break;

@@ -10,13 +10,16 @@
 //! - changes: when the route's majority model/provider/engine/pool switched, or a `plumb.deploy`
 //!   / `plumb.config_change` log event arrived, each with a before/after comparison.
 //!
-//! Everything is aggregated in SQL; a day of ten million spans yields a few thousand rows.
+//! Traffic and latency come from the store's per-minute rollups when the buckets are whole
+//! minutes (a range of two hours or more), so a day of ten million spans is a few thousand
+//! summary rows; a bucket then counts whole minutes. Everything else is aggregated in SQL.
 
 use std::collections::{BTreeMap, HashMap};
 
 use plumb_evaluators::alerts::AlertRule;
 use plumb_evaluators::compare::{compare, Cohort, Comparison};
 use plumb_evaluators::source::quoted;
+use plumb_store::rollup::{RollupRow, NANOS_PER_MINUTE};
 use plumb_store::Store;
 use serde::Serialize;
 
@@ -161,25 +164,6 @@ pub async fn timeline(
         n,
     };
     let r = quoted(route);
-    let spans_where = format!("route = {r} AND {}", range.sql_filter("start_time"));
-    let b_spans = bucket_expr("start_time", bucket_secs);
-    let latency_sql = format!(
-        "SELECT {b_spans} AS b, count(*) AS n, count(*) FILTER (WHERE status_code = 'ERROR') AS errors, \
-         approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.5) AS ttft_p50, \
-         approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.95) AS ttft_p95, \
-         approx_percentile_cont(time_per_output_token, 0.5) AS tpot_p50, \
-         approx_percentile_cont(time_per_output_token, 0.95) AS tpot_p95, \
-         approx_percentile_cont(duration_ms, 0.95) AS latency_p95, \
-         sum(cost_usd) AS cost, sum(retry_count) AS retries, \
-         count(*) FILTER (WHERE fallback) AS fallbacks, count(*) FILTER (WHERE cache_hit) AS cache_hits, \
-         approx_percentile_cont(queue_time, 0.95) AS queue_p95 \
-         FROM spans WHERE {spans_where} GROUP BY 1"
-    );
-    let mix_sql = format!(
-        "SELECT {b_spans} AS b, coalesce(gen_ai_response_model, gen_ai_request_model) AS model, \
-         gen_ai_provider_name, engine, gpu_pool, service_name, count(*) AS n \
-         FROM spans WHERE {spans_where} GROUP BY 1, 2, 3, 4, 5, 6"
-    );
     let evals_sql = format!(
         "SELECT {} AS b, evaluator, count(*) AS n, count(*) FILTER (WHERE passed) AS passed, \
          count(passed) AS judged, avg(score) AS mean FROM evals \
@@ -194,15 +178,14 @@ pub async fn timeline(
          ORDER BY t LIMIT 50",
         range.sql_filter("time")
     );
-    let (latency_rows, mix_rows, eval_rows, event_rows, alerts) = tokio::join!(
-        rows(store, project, &latency_sql),
-        rows(store, project, &mix_sql),
+    let (traffic, eval_rows, event_rows, alerts) = tokio::join!(
+        traffic(store, project, route, range, &axis),
         rows(store, project, &evals_sql),
         rows(store, project, &events_sql),
         alert_intervals(store, project, route, range),
     );
-    let (latency_rows, mix_rows, eval_rows, event_rows, alerts) =
-        (latency_rows?, mix_rows?, eval_rows?, event_rows?, alerts?);
+    let ((figures, mix_counts), eval_rows, event_rows, alerts) =
+        (traffic?, eval_rows?, event_rows?, alerts?);
 
     let mut latency = Latency {
         requests: vec![0; n],
@@ -223,41 +206,32 @@ pub async fn timeline(
         fallbacks: vec![0; n],
         cache_hits: vec![0; n],
     };
-    for row in &latency_rows.rows {
-        let Some(i) = axis.index(i64_at(row, 0)) else {
-            continue;
-        };
-        let (req, err) = (u64_at(row, 1), u64_at(row, 2));
-        latency.requests[i] = req;
-        latency.errors[i] = err;
-        latency.error_rate[i] = (req > 0).then(|| err as f64 / req as f64);
-        latency.ttft_p50[i] = f64_at(row, 3);
-        latency.ttft_p95[i] = f64_at(row, 4);
-        latency.tpot_p50[i] = f64_at(row, 5);
-        latency.tpot_p95[i] = f64_at(row, 6);
-        latency.latency_p95_ms[i] = f64_at(row, 7);
-        latency.cost_usd[i] = f64_at(row, 8);
-        decisions.retries[i] = u64_at(row, 9);
-        decisions.fallbacks[i] = u64_at(row, 10);
-        decisions.cache_hits[i] = u64_at(row, 11);
-        latency.queue_time_p95[i] = f64_at(row, 12);
+    for (i, f) in figures.into_iter().enumerate() {
+        latency.requests[i] = f.requests;
+        latency.errors[i] = f.errors;
+        latency.error_rate[i] = (f.requests > 0).then(|| f.errors as f64 / f.requests as f64);
+        latency.ttft_p50[i] = f.ttft_p50;
+        latency.ttft_p95[i] = f.ttft_p95;
+        latency.tpot_p50[i] = f.tpot_p50;
+        latency.tpot_p95[i] = f.tpot_p95;
+        latency.latency_p95_ms[i] = f.latency_p95_ms;
+        latency.cost_usd[i] = f.cost_usd;
+        latency.queue_time_p95[i] = f.queue_time_p95;
+        decisions.retries[i] = f.retries;
+        decisions.fallbacks[i] = f.fallbacks;
+        decisions.cache_hits[i] = f.cache_hits;
     }
 
     // The mix per dimension, and the services behind the route (for its infra metrics).
-    const DIMENSIONS: [&str; 4] = ["model", "provider", "engine", "gpu_pool"];
     let mut mix: BTreeMap<(usize, String), Vec<u64>> = BTreeMap::new();
     let mut services: Vec<String> = Vec::new();
-    for row in &mix_rows.rows {
-        let Some(i) = axis.index(i64_at(row, 0)) else {
-            continue;
-        };
-        let count = u64_at(row, 6);
-        for (d, _) in DIMENSIONS.iter().enumerate() {
-            if let Some(v) = str_at(row, 1 + d) {
-                mix.entry((d, v)).or_insert_with(|| vec![0; n])[i] += count;
+    for m in mix_counts {
+        for (d, value) in m.dims.into_iter().enumerate() {
+            if let Some(v) = value {
+                mix.entry((d, v)).or_insert_with(|| vec![0; n])[m.bucket] += m.requests;
             }
         }
-        if let Some(s) = str_at(row, 5) {
+        if let Some(s) = m.service {
             if !services.contains(&s) {
                 services.push(s);
             }
@@ -331,6 +305,172 @@ pub async fn timeline(
         alerts,
         changes,
     })
+}
+
+/// The dimensions of the route-decision mix, in the order [`MixCount::dims`] holds them.
+const DIMENSIONS: [&str; 4] = ["model", "provider", "engine", "gpu_pool"];
+
+/// One bucket's traffic and latency.
+#[derive(Debug, Clone, Default)]
+struct BucketFigures {
+    requests: u64,
+    errors: u64,
+    ttft_p50: Option<f64>,
+    ttft_p95: Option<f64>,
+    tpot_p50: Option<f64>,
+    tpot_p95: Option<f64>,
+    latency_p95_ms: Option<f64>,
+    queue_time_p95: Option<f64>,
+    cost_usd: Option<f64>,
+    retries: u64,
+    fallbacks: u64,
+    cache_hits: u64,
+}
+
+/// Requests of one combination of model, provider, engine and pool (and service) in a bucket.
+#[derive(Debug, Clone)]
+struct MixCount {
+    bucket: usize,
+    dims: [Option<String>; 4],
+    service: Option<String>,
+    requests: u64,
+}
+
+/// The route's traffic per bucket and its decision mix: from the per-minute rollups when the
+/// buckets are whole minutes and every file in the range has its rollup (a day is ~1,440 rows
+/// per combination instead of every span), else aggregated from the spans.
+async fn traffic(
+    store: &Store,
+    project: &str,
+    route: &str,
+    range: &TimeRange,
+    axis: &Axis,
+) -> Result<(Vec<BucketFigures>, Vec<MixCount>), WebError> {
+    if axis.width % NANOS_PER_MINUTE == 0 {
+        let rows = store
+            .span_rollups(project, Some(route), range.from, range.to)
+            .await?;
+        if let Some(rows) = rows {
+            return Ok(traffic_from_rollups(&rows, axis));
+        }
+    }
+    traffic_from_spans(store, project, route, range, axis).await
+}
+
+fn traffic_from_rollups(rows: &[RollupRow], axis: &Axis) -> (Vec<BucketFigures>, Vec<MixCount>) {
+    let mut merged: Vec<Option<RollupRow>> = vec![None; axis.n];
+    let mut mix: HashMap<(usize, [Option<&str>; 4], &str), u64> = HashMap::new();
+    for r in rows {
+        let Some(i) = axis.index(Some(r.minute)) else {
+            continue;
+        };
+        merged[i].get_or_insert_with(RollupRow::default).absorb(r);
+        for m in &r.mix {
+            let dims = [&m.model, &m.provider, &m.engine, &m.gpu_pool].map(|d| d.as_deref());
+            *mix.entry((i, dims, &*m.service)).or_default() += m.requests;
+        }
+    }
+    let figures = merged
+        .into_iter()
+        .map(|m| {
+            let Some(m) = m else {
+                return BucketFigures::default();
+            };
+            BucketFigures {
+                requests: m.requests,
+                errors: m.errors,
+                ttft_p50: m.ttft.quantile(0.5),
+                ttft_p95: m.ttft.quantile(0.95),
+                tpot_p50: m.tpot.quantile(0.5),
+                tpot_p95: m.tpot.quantile(0.95),
+                latency_p95_ms: m.duration_ms.quantile(0.95),
+                queue_time_p95: m.queue_time.quantile(0.95),
+                cost_usd: m.cost_usd,
+                retries: m.retries,
+                fallbacks: m.fallbacks,
+                cache_hits: m.cache_hits,
+            }
+        })
+        .collect();
+    let mix = mix
+        .into_iter()
+        .map(|((bucket, dims, service), requests)| MixCount {
+            bucket,
+            dims: dims.map(|d| d.map(str::to_string)),
+            service: Some(service.to_string()),
+            requests,
+        })
+        .collect();
+    (figures, mix)
+}
+
+async fn traffic_from_spans(
+    store: &Store,
+    project: &str,
+    route: &str,
+    range: &TimeRange,
+    axis: &Axis,
+) -> Result<(Vec<BucketFigures>, Vec<MixCount>), WebError> {
+    let spans_where = format!(
+        "route = {} AND {}",
+        quoted(route),
+        range.sql_filter("start_time")
+    );
+    let b_spans = bucket_expr("start_time", axis.width / 1_000_000_000);
+    let latency_sql = format!(
+        "SELECT {b_spans} AS b, count(*) AS n, count(*) FILTER (WHERE status_code = 'ERROR') AS errors, \
+         approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.5) AS ttft_p50, \
+         approx_percentile_cont(gen_ai_response_time_to_first_chunk, 0.95) AS ttft_p95, \
+         approx_percentile_cont(time_per_output_token, 0.5) AS tpot_p50, \
+         approx_percentile_cont(time_per_output_token, 0.95) AS tpot_p95, \
+         approx_percentile_cont(duration_ms, 0.95) AS latency_p95, \
+         sum(cost_usd) AS cost, sum(retry_count) AS retries, \
+         count(*) FILTER (WHERE fallback) AS fallbacks, count(*) FILTER (WHERE cache_hit) AS cache_hits, \
+         approx_percentile_cont(queue_time, 0.95) AS queue_p95 \
+         FROM spans WHERE {spans_where} GROUP BY 1"
+    );
+    let mix_sql = format!(
+        "SELECT {b_spans} AS b, coalesce(gen_ai_response_model, gen_ai_request_model) AS model, \
+         gen_ai_provider_name, engine, gpu_pool, service_name, count(*) AS n \
+         FROM spans WHERE {spans_where} GROUP BY 1, 2, 3, 4, 5, 6"
+    );
+    let (latency_rows, mix_rows) = tokio::join!(
+        rows(store, project, &latency_sql),
+        rows(store, project, &mix_sql)
+    );
+    let mut figures = vec![BucketFigures::default(); axis.n];
+    for row in &latency_rows?.rows {
+        let Some(i) = axis.index(i64_at(row, 0)) else {
+            continue;
+        };
+        figures[i] = BucketFigures {
+            requests: u64_at(row, 1),
+            errors: u64_at(row, 2),
+            ttft_p50: f64_at(row, 3),
+            ttft_p95: f64_at(row, 4),
+            tpot_p50: f64_at(row, 5),
+            tpot_p95: f64_at(row, 6),
+            latency_p95_ms: f64_at(row, 7),
+            cost_usd: f64_at(row, 8),
+            retries: u64_at(row, 9),
+            fallbacks: u64_at(row, 10),
+            cache_hits: u64_at(row, 11),
+            queue_time_p95: f64_at(row, 12),
+        };
+    }
+    let mix = mix_rows?
+        .rows
+        .iter()
+        .filter_map(|row| {
+            Some(MixCount {
+                bucket: axis.index(i64_at(row, 0))?,
+                dims: [1, 2, 3, 4].map(|c| str_at(row, c)),
+                service: str_at(row, 5),
+                requests: u64_at(row, 6),
+            })
+        })
+        .collect();
+    Ok((figures, mix))
 }
 
 /// The bucketed time axis.
@@ -644,6 +784,115 @@ mod tests {
         assert_eq!(groups[0].0, 5);
         assert_eq!(groups[0].1.len(), 3);
         assert_eq!(groups[1].0, 90);
+    }
+
+    /// Three hours of a route whose model switches, half flushed and half buffered.
+    async fn store_with_a_route() -> (tempfile::TempDir, Store) {
+        use plumb_store::records::{spans_batch, GenAiFields, SpanRecord};
+        use plumb_store::{StoreConfig, Table};
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let start = 1_763_899_200_000_000_000_i64;
+        let span = |i: i64, route: &str| {
+            let t = start + i * 1_300_000_000;
+            SpanRecord {
+                project: "p".into(),
+                trace_id: format!("{i:032x}"),
+                span_id: format!("{i:016x}"),
+                service_name: if i % 5 == 0 { "gw" } else { "llm" }.into(),
+                span_name: "chat".into(),
+                span_kind: "CLIENT".into(),
+                start_time_unix_nano: t,
+                end_time_unix_nano: t + (50 + i % 400) * 1_000_000,
+                status_code: if i % 17 == 0 { "ERROR" } else { "OK" }.into(),
+                gen_ai: GenAiFields {
+                    route: route.into(),
+                    request_model: Some(if i < 4000 { "small" } else { "large" }.into()),
+                    provider_name: Some("openai".into()),
+                    gpu_pool: (i % 3 == 0).then(|| "h100".into()),
+                    response_time_to_first_chunk: Some(0.05 + (i % 97) as f64 * 0.01),
+                    time_per_output_token: (i % 4 != 0).then_some(0.01 + (i % 13) as f64 * 0.001),
+                    queue_time: Some((i % 7) as f64 * 0.1),
+                    cost_usd: (i % 2 == 0).then_some(0.001),
+                    retry_count: Some(i % 3),
+                    fallback: Some(i % 11 == 0),
+                    cache_hit: Some(i % 6 == 0),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+        };
+        let rows: Vec<SpanRecord> = (0..8000).map(|i| span(i, "chat")).collect();
+        let noise: Vec<SpanRecord> = (0..500).map(|i| span(i * 16, "other")).collect();
+        for (k, part) in rows.chunks(4000).enumerate() {
+            store
+                .write(Table::Spans, "p", spans_batch(part).unwrap())
+                .await
+                .unwrap();
+            if k == 0 {
+                store
+                    .write(Table::Spans, "p", spans_batch(&noise).unwrap())
+                    .await
+                    .unwrap();
+                store.flush().await.unwrap();
+            }
+        }
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn rollups_and_spans_give_the_same_timeline_traffic() {
+        let (_dir, store) = store_with_a_route().await;
+        let start = 1_763_899_200_000_000_000_i64;
+        let range = TimeRange {
+            from: start,
+            to: start + 3 * 3_600_000_000_000,
+            from_param: String::new(),
+            to_param: String::new(),
+        };
+        let axis = Axis {
+            first: range.from,
+            width: 300 * 1_000_000_000,
+            n: 36,
+        };
+        let rows = store
+            .span_rollups("p", Some("chat"), range.from, range.to)
+            .await
+            .unwrap()
+            .expect("every file has its rollup");
+        let (fast, fast_mix) = traffic_from_rollups(&rows, &axis);
+        let (slow, slow_mix) = traffic_from_spans(&store, "p", "chat", &range, &axis)
+            .await
+            .unwrap();
+        assert_eq!(fast.iter().map(|f| f.requests).sum::<u64>(), 8000);
+        let near = |a: Option<f64>, b: Option<f64>, what: &str, i: usize| match (a, b) {
+            (Some(a), Some(b)) => assert!(
+                (a - b).abs() <= 0.1 * b.abs() + 1e-9,
+                "{what}[{i}]: {a} vs {b}"
+            ),
+            (a, b) => assert_eq!(a.is_some(), b.is_some(), "{what}[{i}]"),
+        };
+        for (i, (f, s)) in fast.iter().zip(&slow).enumerate() {
+            assert_eq!(
+                (f.requests, f.errors, f.retries, f.fallbacks, f.cache_hits),
+                (s.requests, s.errors, s.retries, s.fallbacks, s.cache_hits),
+                "bucket {i}"
+            );
+            near(f.cost_usd, s.cost_usd, "cost", i);
+            near(f.ttft_p95, s.ttft_p95, "ttft p95", i);
+            near(f.tpot_p50, s.tpot_p50, "tpot p50", i);
+            near(f.latency_p95_ms, s.latency_p95_ms, "latency p95", i);
+        }
+        let totals = |mix: &[MixCount]| {
+            type Key = (usize, [Option<String>; 4], Option<String>);
+            let mut t: BTreeMap<Key, u64> = BTreeMap::new();
+            for m in mix {
+                *t.entry((m.bucket, m.dims.clone(), m.service.clone()))
+                    .or_default() += m.requests;
+            }
+            t
+        };
+        assert_eq!(totals(&fast_mix), totals(&slow_mix));
     }
 
     #[test]
