@@ -187,6 +187,10 @@ pub fn writer_properties(table: Table) -> WriterProperties {
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(64 * 1024))
+        // A point lookup (one trace) decompresses, in every column it returns, the page that
+        // holds its rows: pages of 8k rows keep that to ~64 KB for numbers and ids instead of a
+        // whole column chunk. Text pages still fill to their 4 MiB byte limit first.
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(
             table
                 .sort_columns()
@@ -241,6 +245,9 @@ pub fn writer_properties(table: Table) -> WriterProperties {
     }
     b.build()
 }
+
+/// Rows per data page at most (see [`writer_properties`]).
+pub const PAGE_ROWS: usize = 8192;
 
 /// Rows gathered into the writer per step: small enough that the copy is a fraction of the
 /// flush, large enough that `interleave` runs in long stretches.
@@ -307,6 +314,43 @@ mod tests {
     use super::*;
     use crate::records::{logs_batch, LogRecord};
     use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn pages_of_numbers_and_ids_hold_at_most_page_rows() {
+        use crate::records::{spans_batch, SpanRecord};
+        use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let rows: Vec<SpanRecord> = (0..20_000_i64)
+            .map(|i| SpanRecord {
+                project: "p".into(),
+                trace_id: format!("{i:032x}"),
+                span_id: format!("{i:016x}"),
+                service_name: "svc".into(),
+                span_name: "chat".into(),
+                span_kind: "CLIENT".into(),
+                start_time_unix_nano: 1_000_000 + i,
+                end_time_unix_nano: 2_000_000 + i * 7,
+                status_code: "OK".into(),
+                ..Default::default()
+            })
+            .collect();
+        let files = persist(&store, Table::Spans, "p", &[spans_batch(&rows).unwrap()])
+            .await
+            .unwrap();
+        let path = ObjectPath::from(files[0].file.path.as_str());
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&bytes)
+            .unwrap();
+        let schema = Table::Spans.schema();
+        let offsets = meta.offset_index().expect("offset index written");
+        for column in ["trace_id", "duration_ms", "end_time"] {
+            let i = schema.index_of(column).unwrap();
+            let pages = offsets[0][i].page_locations().len();
+            assert!(pages >= 20_000 / PAGE_ROWS, "{column}: {pages} pages");
+        }
+    }
 
     #[tokio::test]
     async fn splits_by_hour_and_sorts() {

@@ -110,7 +110,8 @@ async fn main() -> anyhow::Result<()> {
     let trace_id = format!("{:032x}", ((seq as u128) << 64) | 1);
     let qs = queries(&trace_id);
 
-    let (server, [_, _, api]) = Server::plumb(&args.plumb, &args.data_dir, &[], None)?;
+    let config = day::config(&args.data_dir)?;
+    let (server, [_, _, api]) = Server::plumb(&args.plumb, &args.data_dir, &[], Some(&config))?;
     let client = reqwest::Client::new();
     let mut plumb = Vec::new();
     for q in &qs {

@@ -74,7 +74,8 @@ fn encode(s: &str) -> String {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     day::ensure_loaded(&args.plumb, &args.data_dir, args.spans, args.prompt_bytes).await?;
-    let (server, [_, _, api]) = Server::plumb(&args.plumb, &args.data_dir, &[], None)?;
+    let config = day::config(&args.data_dir)?;
+    let (server, [_, _, api]) = Server::plumb(&args.plumb, &args.data_dir, &[], Some(&config))?;
     let client = reqwest::Client::new();
     let range = format!("from={FROM}&to={TO}");
     let route = encode(&args.route);
