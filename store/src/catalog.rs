@@ -307,7 +307,10 @@ mod tests {
         let rollup = SpanRollup {
             rows: vec![crate::rollup::RollupRow {
                 route: "r".into(),
-                requests: 3,
+                traffic: crate::rollup::Traffic {
+                    requests: 3,
+                    ..Default::default()
+                },
                 ..Default::default()
             }],
         };

@@ -465,6 +465,19 @@ mod tests {
         rows.rows[0][0].as_i64().unwrap()
     }
 
+    /// Empties a per-file column of the catalog, as in a data dir from before it was kept.
+    async fn forget_in_catalog(dir: &Path, column: &str) {
+        let db =
+            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("catalog.db").display()))
+                .await
+                .unwrap();
+        sqlx::query(&format!("UPDATE parquet_files SET {column} = NULL"))
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+    }
+
     /// How many Parquet files the plan of `sql` would open.
     async fn files_opened(store: &Store, sql: &str) -> usize {
         let out = store.sql("p", &format!("EXPLAIN {sql}")).await.unwrap();
@@ -498,17 +511,7 @@ mod tests {
 
         // A data dir from before the catalog kept filters: lookups open every file until the
         // filters are filled in.
-        let db = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("catalog.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query("UPDATE parquet_files SET trace_id_filter = NULL")
-            .execute(&db)
-            .await
-            .unwrap();
-        db.close().await;
+        forget_in_catalog(dir.path(), "trace_id_filter").await;
         let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
         assert_eq!(files_opened(&store, &one).await, 3);
         assert_eq!(store.fill_missing_file_summaries().await.unwrap(), 3);
@@ -522,7 +525,7 @@ mod tests {
         let rows = store.span_rollups("p", route, 0, i64::MAX).await.unwrap()?;
         let mut by_route = std::collections::BTreeMap::new();
         for r in rows {
-            *by_route.entry(r.route.to_string()).or_insert(0) += r.requests;
+            *by_route.entry(r.route.to_string()).or_insert(0) += r.traffic.requests;
         }
         Some(by_route.into_iter().collect())
     }
@@ -563,7 +566,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), 107);
+        assert_eq!(rows.iter().map(|r| r.traffic.requests).sum::<u64>(), 107);
         let later = store
             .span_rollups("p", None, start + 60_000_000_000, i64::MAX)
             .await;
@@ -572,17 +575,7 @@ mod tests {
         drop(store);
 
         // Files from before rollups were kept: no answer until they are filled in.
-        let db = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("catalog.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query("UPDATE parquet_files SET span_rollup = NULL")
-            .execute(&db)
-            .await
-            .unwrap();
-        db.close().await;
+        forget_in_catalog(dir.path(), "span_rollup").await;
         let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
         assert_eq!(rolled_up_requests(&store, None).await, None);
         assert_eq!(

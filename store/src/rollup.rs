@@ -140,6 +140,14 @@ pub struct RollupRow {
     pub route: Arc<str>,
     /// Start of the minute, Unix nanoseconds.
     pub minute: i64,
+    pub traffic: Traffic,
+    /// Requests per combination of service, model, provider, engine and pool.
+    pub mix: Vec<MixCount>,
+}
+
+/// What a rollup row counts, sums and histograms: everything that merges by adding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
     pub requests: u64,
     pub errors: u64,
     pub retries: u64,
@@ -156,8 +164,6 @@ pub struct RollupRow {
     pub duration_ms: Histogram,
     /// Queue time, seconds.
     pub queue_time: Histogram,
-    /// Requests per combination of service, model, provider, engine and pool.
-    pub mix: Vec<MixCount>,
 }
 
 /// Requests that one route sent through one combination of service, model (the response
@@ -172,10 +178,9 @@ pub struct MixCount {
     pub requests: u64,
 }
 
-impl RollupRow {
-    /// Adds another row's counts, sums and histograms to this one; the mix is left to the
-    /// caller, who usually wants it per bucket rather than merged.
-    pub fn absorb(&mut self, other: &RollupRow) {
+impl Traffic {
+    /// Adds another row's counts, sums and histograms to these.
+    pub fn absorb(&mut self, other: &Traffic) {
         self.requests += other.requests;
         self.errors += other.errors;
         self.retries += other.retries;
@@ -214,18 +219,7 @@ struct Stored {
 struct StoredRow {
     route: u32,
     minute: i64,
-    requests: u64,
-    errors: u64,
-    retries: u64,
-    fallbacks: u64,
-    cache_hits: u64,
-    cost_usd: Option<f64>,
-    input_tokens: u64,
-    output_tokens: u64,
-    ttft: Histogram,
-    tpot: Histogram,
-    duration_ms: Histogram,
-    queue_time: Histogram,
+    traffic: Traffic,
     /// (service, model, provider, engine, pool, requests).
     mix: Vec<(u32, u32, u32, u32, u32, u64)>,
 }
@@ -268,18 +262,7 @@ impl SpanRollup {
             .map(|r| StoredRow {
                 route: names.id(&r.route),
                 minute: r.minute,
-                requests: r.requests,
-                errors: r.errors,
-                retries: r.retries,
-                fallbacks: r.fallbacks,
-                cache_hits: r.cache_hits,
-                cost_usd: r.cost_usd,
-                input_tokens: r.input_tokens,
-                output_tokens: r.output_tokens,
-                ttft: r.ttft.clone(),
-                tpot: r.tpot.clone(),
-                duration_ms: r.duration_ms.clone(),
-                queue_time: r.queue_time.clone(),
+                traffic: r.traffic.clone(),
                 mix: r
                     .mix
                     .iter()
@@ -349,18 +332,7 @@ impl SpanRollup {
             rows.push(RollupRow {
                 route: required(r.route)?,
                 minute: r.minute,
-                requests: r.requests,
-                errors: r.errors,
-                retries: r.retries,
-                fallbacks: r.fallbacks,
-                cache_hits: r.cache_hits,
-                cost_usd: r.cost_usd,
-                input_tokens: r.input_tokens,
-                output_tokens: r.output_tokens,
-                ttft: r.ttft,
-                tpot: r.tpot,
-                duration_ms: r.duration_ms,
-                queue_time: r.queue_time,
+                traffic: r.traffic,
                 mix,
             });
         }
@@ -465,7 +437,7 @@ impl RollupBuilder {
         };
 
         // Keys borrow from the batch first; names are interned once per distinct key.
-        type Local<'a> = (RollupRow, HashMap<MixKey<&'a str>, u64>);
+        type Local<'a> = (Traffic, HashMap<MixKey<&'a str>, u64>);
         let mut local: HashMap<(&str, i64), Local> = HashMap::default();
         for i in 0..batch.num_rows() {
             let r = route.value(i);
@@ -503,7 +475,7 @@ impl RollupBuilder {
             let b = self.rows.entry((route.clone(), minute)).or_default();
             b.row.route = route;
             b.row.minute = minute;
-            b.row.absorb(&part);
+            b.row.traffic.absorb(&part);
             for ((service, dims), n) in mix {
                 let key = (
                     self.names.arc(service),
@@ -684,13 +656,11 @@ mod tests {
         assert_eq!(rollup.rows.len(), 3, "a at minutes 0 and 1, b at 0");
         let first = &rollup.rows[0];
         assert_eq!((&*first.route, first.minute % NANOS_PER_MINUTE), ("a", 0));
-        assert_eq!((first.requests, first.errors, first.retries), (6, 2, 12));
-        assert_eq!(first.cost_usd, Some(3.0));
-        assert_eq!(first.ttft.count(), 6);
-        assert_eq!(
-            first.duration_ms.quantile(1.0).map(|v| v.round()),
-            Some(2.0)
-        );
+        let t = &first.traffic;
+        assert_eq!((t.requests, t.errors, t.retries), (6, 2, 12));
+        assert_eq!(t.cost_usd, Some(3.0));
+        assert_eq!(t.ttft.count(), 6);
+        assert_eq!(t.duration_ms.quantile(1.0).map(|v| v.round()), Some(2.0));
         let mix: Vec<(Option<&str>, &str, u64)> = first
             .mix
             .iter()

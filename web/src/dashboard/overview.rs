@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use plumb_evaluators::alerts::AlertRule;
-use plumb_store::rollup::{RollupRow, NANOS_PER_MINUTE};
+use plumb_store::rollup::{RollupRow, Traffic, NANOS_PER_MINUTE};
 use plumb_store::Store;
 use serde::Serialize;
 
@@ -172,14 +172,14 @@ async fn route_traffic(
 }
 
 fn traffic_from_rollups(rows: &[RollupRow], spark: &Spark) -> Vec<RouteTraffic> {
-    let mut routes: HashMap<&str, (RollupRow, Vec<u64>)> = HashMap::new();
+    let mut routes: HashMap<&str, (Traffic, Vec<u64>)> = HashMap::new();
     for r in rows {
         let (total, sparkline) = routes
             .entry(&*r.route)
-            .or_insert_with(|| (RollupRow::default(), vec![0; spark.n]));
-        total.absorb(r);
+            .or_insert_with(|| (Traffic::default(), vec![0; spark.n]));
+        total.absorb(&r.traffic);
         if let Some(i) = spark.index(r.minute) {
-            sparkline[i] += r.requests;
+            sparkline[i] += r.traffic.requests;
         }
     }
     routes

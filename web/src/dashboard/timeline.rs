@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use plumb_evaluators::alerts::AlertRule;
 use plumb_evaluators::compare::{compare, Cohort, Comparison};
 use plumb_evaluators::source::quoted;
-use plumb_store::rollup::{RollupRow, NANOS_PER_MINUTE};
+use plumb_store::rollup::{RollupRow, Traffic, NANOS_PER_MINUTE};
 use plumb_store::Store;
 use serde::Serialize;
 
@@ -358,13 +358,15 @@ async fn traffic(
 }
 
 fn traffic_from_rollups(rows: &[RollupRow], axis: &Axis) -> (Vec<BucketFigures>, Vec<MixCount>) {
-    let mut merged: Vec<Option<RollupRow>> = vec![None; axis.n];
+    let mut merged: Vec<Option<Traffic>> = vec![None; axis.n];
     let mut mix: HashMap<(usize, [Option<&str>; 4], &str), u64> = HashMap::new();
     for r in rows {
         let Some(i) = axis.index(Some(r.minute)) else {
             continue;
         };
-        merged[i].get_or_insert_with(RollupRow::default).absorb(r);
+        merged[i]
+            .get_or_insert_with(Traffic::default)
+            .absorb(&r.traffic);
         for m in &r.mix {
             let dims = [&m.model, &m.provider, &m.engine, &m.gpu_pool].map(|d| d.as_deref());
             *mix.entry((i, dims, &*m.service)).or_default() += m.requests;
