@@ -173,7 +173,7 @@ const NESTED_TIME_COLUMNS: &[&[&str]] = &[&["events", "list", "item", "time"]];
 /// Measured on the benchmark's GenAI spans (docs/benchmarks.md): text in zstd level 3 with
 /// 4 MiB pages takes ~30% fewer bytes than level 1 with 1 MiB pages, at about the same encoding
 /// time, because prompts share system prompts and retrieved passages that a longer window finds.
-/// Timestamps are delta encoded (start times are sorted within a service) and doubles byte-stream
+/// Timestamps are delta encoded (start times are sorted within a service and route) and doubles byte-stream
 /// split, since random latencies defeat dictionaries.
 pub fn writer_properties(table: Table) -> WriterProperties {
     let schema = table.schema();

@@ -113,10 +113,13 @@ impl Table {
     }
 
     /// Columns a file is sorted by: the usual filters (service, then time) so row-group and
-    /// page statistics prune them.
+    /// page statistics prune them. Spans are also clustered by route: a route's requests share
+    /// their system prompt (text compresses better) and what the route decides, such as its
+    /// output type, so a filter on those skips the text pages of every other route. (Measured
+    /// in docs/benchmarks.md; the dashboard's route aggregations read rollups, not these files.)
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
-            Table::Spans => &["service_name", "start_time"],
+            Table::Spans => &["service_name", "route", "start_time"],
             Table::Logs => &["service_name", "time"],
             Table::Metrics => &["metric_name", "service_name", "time"],
             Table::Evals => &["evaluator", "route", "span_start_time"],
