@@ -1,7 +1,7 @@
 //! One day of synthetic traffic (10 M spans by default) loaded through Plumb's own OTLP/gRPC path
 //! into a data directory once, and reused by the benchmarks that query it (`query`, `timeline`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,35 @@ use prost::Message;
 
 use crate::server::Server;
 use crate::{gen, raw_grpc};
+
+// Where the day comes from and goes, as the benchmarks that query it take it on the command
+// line. (A plain comment: clap would show a doc comment as each benchmark's description.)
+#[derive(Debug, clap::Args)]
+pub struct DayArgs {
+    /// The `plumb` binary to load and serve the day with.
+    #[arg(long)]
+    pub plumb: PathBuf,
+    #[arg(long, default_value_t = 10_000_000)]
+    pub spans: u64,
+    #[arg(long, default_value = "bench-data/query")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub prompt_bytes: usize,
+}
+
+impl DayArgs {
+    /// Loads the day unless a previous run did.
+    pub async fn ensure_loaded(&self) -> anyhow::Result<()> {
+        ensure_loaded(&self.plumb, &self.data_dir, self.spans, self.prompt_bytes).await
+    }
+
+    /// Starts Plumb on the loaded day; returns it with its HTTP address.
+    pub fn serve(&self) -> anyhow::Result<(Server, String)> {
+        let config = config(&self.data_dir)?;
+        let (server, [_, _, api]) = Server::plumb(&self.plumb, &self.data_dir, &[], Some(&config))?;
+        Ok((server, api))
+    }
+}
 
 /// 2025-11-23T00:00:00Z, the start of the day.
 pub const DAY_START: u64 = 1_763_856_000_000_000_000;

@@ -8,23 +8,17 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use plumb_bench::day;
-use plumb_bench::server::{dir_bytes, Server};
+use plumb_bench::server::dir_bytes;
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long)]
-    plumb: PathBuf,
+    #[command(flatten)]
+    day: day::DayArgs,
     /// Python with the `duckdb` package.
     #[arg(long)]
     python: PathBuf,
-    #[arg(long, default_value_t = 10_000_000)]
-    spans: u64,
-    #[arg(long, default_value = "bench-data/query")]
-    data_dir: PathBuf,
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    #[arg(long, default_value_t = 1000)]
-    prompt_bytes: usize,
 }
 
 struct Query {
@@ -96,8 +90,8 @@ print(json.dumps({"version": duckdb.__version__, "threads": con.execute("SELECT 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    day::ensure_loaded(&args.plumb, &args.data_dir, args.spans, args.prompt_bytes).await?;
-    let objects = args.data_dir.join("objects");
+    args.day.ensure_loaded().await?;
+    let objects = args.day.data_dir.join("objects");
     let files = walk_count(&objects.join("spans"));
     eprintln!(
         "{} Parquet files, {:.2} GiB",
@@ -106,12 +100,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // A trace from the middle of the day.
-    let seq = args.spans / day::BATCH as u64 / 2;
+    let seq = args.day.spans / day::BATCH as u64 / 2;
     let trace_id = format!("{:032x}", ((seq as u128) << 64) | 1);
     let qs = queries(&trace_id);
 
-    let config = day::config(&args.data_dir)?;
-    let (server, [_, _, api]) = Server::plumb(&args.plumb, &args.data_dir, &[], Some(&config))?;
+    let (server, api) = args.day.serve()?;
     let client = reqwest::Client::new();
     let mut plumb = Vec::new();
     for q in &qs {
@@ -146,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let duck: serde_json::Value = serde_json::from_slice(&out.stdout)?;
 
-    println!("spans: {}, Parquet files: {files}, Plumb peak RSS while querying: {:.0} MiB, DuckDB {} with {} threads", args.spans, rss as f64 / 1048576.0, duck["version"], duck["threads"]);
+    println!("spans: {}, Parquet files: {files}, Plumb peak RSS while querying: {:.0} MiB, DuckDB {} with {} threads", args.day.spans, rss as f64 / 1048576.0, duck["version"], duck["threads"]);
     println!();
     println!(
         "| query | Plumb median ms | DuckDB median ms | Plumb / DuckDB | rows (Plumb, DuckDB) |"

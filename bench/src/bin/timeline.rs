@@ -4,25 +4,17 @@
 //! aggregation alone (per-bucket count, errors and TTFT/TPOT percentiles of the route) through
 //! `POST /api/v1/sql`. Also the size of each page (HTML + CSS + JS).
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use plumb_bench::day;
-use plumb_bench::server::Server;
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long)]
-    plumb: PathBuf,
-    #[arg(long, default_value_t = 10_000_000)]
-    spans: u64,
-    #[arg(long, default_value = "bench-data/query")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    day: day::DayArgs,
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    #[arg(long, default_value_t = 1000)]
-    prompt_bytes: usize,
     #[arg(long, default_value = "support/answer")]
     route: String,
 }
@@ -73,9 +65,8 @@ fn encode(s: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    day::ensure_loaded(&args.plumb, &args.data_dir, args.spans, args.prompt_bytes).await?;
-    let config = day::config(&args.data_dir)?;
-    let (server, [_, _, api]) = Server::plumb(&args.plumb, &args.data_dir, &[], Some(&config))?;
+    args.day.ensure_loaded().await?;
+    let (server, api) = args.day.serve()?;
     let client = reqwest::Client::new();
     let range = format!("from={FROM}&to={TO}");
     let route = encode(&args.route);
@@ -124,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "route {} over {FROM}..{TO}, {} spans in the day, {} runs (median), Plumb peak RSS {:.0} MiB",
         args.route,
-        args.spans,
+        args.day.spans,
         args.runs,
         rss as f64 / 1048576.0
     );
