@@ -248,17 +248,23 @@ impl Store {
     /// trace-id filter of a table with trace ids, the rollup of a spans file. Reads each such
     /// file once. Returns how many files it filled in.
     pub async fn fill_missing_file_summaries(&self) -> Result<usize> {
+        // Per file: (wants its trace-id filter, wants its rollup).
         let missing: Vec<_> = self
             .inner
             .buffer
             .files()
             .into_iter()
-            .filter(|f| {
-                (f.table.has_trace_ids() && f.trace_ids.is_none())
-                    || (f.table == Table::Spans && !f.has_rollup)
+            .map(|f| {
+                let wants = (
+                    f.table.has_trace_ids() && f.trace_ids.is_none(),
+                    f.table == Table::Spans && !f.has_rollup,
+                );
+                (f, wants)
             })
+            .filter(|(_, (filter, rollup))| *filter || *rollup)
             .collect();
-        for f in &missing {
+        for (f, (want_filter, want_rollup)) in &missing {
+            let (want_filter, want_rollup) = (*want_filter, *want_rollup);
             let bytes = self
                 .inner
                 .object_store
@@ -266,10 +272,6 @@ impl Store {
                 .await?
                 .bytes()
                 .await?;
-            let (want_filter, want_rollup) = (
-                f.table.has_trace_ids() && f.trace_ids.is_none(),
-                f.table == Table::Spans && !f.has_rollup,
-            );
             let (filter, rollup) = tokio::task::spawn_blocking(move || {
                 let filter = match want_filter {
                     true => Some(trace_filter::read_from_parquet(bytes.clone())?),
