@@ -379,3 +379,68 @@ fn sql_is_read_only() {
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
 }
+
+/// A store that can buffer almost nothing: the first export is refused when it is written, and
+/// every later one at the door, before it is even decoded (so a malformed one gets 429 too). Both
+/// answers carry a retry hint, and nothing refused is stored.
+#[tokio::test]
+async fn overload_is_refused_with_a_retry_hint_over_http_and_grpc() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use tonic_types::StatusExt;
+
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let config = common::write_config(dir.path(), "[storage]\nmax_buffered_bytes = 1\n");
+    let plumb = tokio::task::spawn_blocking(move || Plumb::start(&data, &["--config", &config]))
+        .await
+        .unwrap();
+    let body = serde_json::to_vec(&traces_json(json!([span("0102030405060708", "chat")]))).unwrap();
+    let url = format!("{}/v1/traces", plumb.otlp_http);
+    for (attempt, body) in [("written", body), ("at the door", b"{not json".to_vec())] {
+        let client = reqwest::Client::new();
+        let resp = client
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 429, "{attempt}");
+        assert_eq!(resp.headers()["retry-after"], "1", "{attempt}");
+        let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("overloaded"),
+            "{attempt}: {v}"
+        );
+    }
+
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![7; 16],
+                    span_id: vec![1; 8],
+                    start_time_unix_nano: 1_763_899_200_000_000_000,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let mut client = TraceServiceClient::connect(plumb.grpc.clone())
+        .await
+        .unwrap();
+    let err = client.export(request).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    assert!(err.message().contains("overloaded"), "{}", err.message());
+    let retry = err.get_details_retry_info().expect("a RetryInfo detail");
+    assert_eq!(retry.retry_delay, Some(std::time::Duration::from_secs(1)));
+
+    let count = tokio::task::spawn_blocking(move || span_count(&plumb))
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}

@@ -134,7 +134,6 @@ impl Server {
         anyhow::bail!("{name} did not start listening within {limit:?}")
     }
 
-    /// Peak resident memory so far (VmHWM), in bytes.
     /// Starts `plumb judge serve` on a free port with the models in `models`; returns its URL.
     pub fn judge(bin: &Path, models: &Path) -> anyhow::Result<(Server, String)> {
         let mut child = Command::new(bin)
@@ -160,6 +159,26 @@ impl Server {
         ))
     }
 
+    /// CPU time the server has used so far (user + system, all threads), in seconds. Unlike a
+    /// rate, this does not move when a noisy neighbour takes the cores: divided by the work
+    /// done it compares builds on this shared VM.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // Fields are counted from 3 (state) here, so utime (14) is index 11.
+        (ticks(11) + ticks(12)) as f64 / CLOCK_TICKS_PER_SECOND
+    }
+
+    /// Peak resident memory so far (VmHWM), in bytes.
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -186,6 +205,9 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux this benchmark runs on.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

@@ -247,10 +247,14 @@ const OPENINFERENCE_KINDS: &[(&str, &str)] = &[
 ];
 
 /// Attribute name -> positions in [`MAPPINGS`] (an attribute may fill more than one column).
-fn mappings_by_attribute() -> &'static HashMap<&'static str, Vec<usize>> {
-    static INDEX: OnceLock<HashMap<&'static str, Vec<usize>>> = OnceLock::new();
+/// Hashed with foldhash: SipHash's resistance to flooding buys nothing for a fixed key set, and
+/// this lookup runs for every attribute of every span.
+type MappingIndex = HashMap<&'static str, Vec<usize>, foldhash::fast::FixedState>;
+
+fn mappings_by_attribute() -> &'static MappingIndex {
+    static INDEX: OnceLock<MappingIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut index: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut index = MappingIndex::default();
         for (i, m) in MAPPINGS.iter().enumerate() {
             index.entry(m.attribute).or_default().push(i);
         }

@@ -19,6 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -106,28 +107,36 @@ impl MetricsService for OtlpGrpc {
     }
 }
 
-/// The three OTLP services as one tonic router, ready to serve.
+/// The three OTLP services as one tonic router, ready to serve. Each request passes the
+/// store's admission check before its message is decoded, so overload costs little CPU.
 pub fn router(ingest: Ingest, project: &str, max_message_bytes: usize) -> tonic::service::Routes {
+    let admit = {
+        let ingest = ingest.clone();
+        move |req: Request<()>| ingest.admit().map(|()| req).map_err(status)
+    };
     let svc = OtlpGrpc {
         ingest,
         project: project.to_string(),
     };
-    tonic::service::Routes::new(
+    tonic::service::Routes::new(InterceptedService::new(
         TraceServiceServer::new(svc.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
+        admit.clone(),
+    ))
+    .add_service(InterceptedService::new(
         MetricsServiceServer::new(svc.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message_bytes),
-    )
-    .add_service(
+        admit.clone(),
+    ))
+    .add_service(InterceptedService::new(
         LogsServiceServer::new(svc)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message_bytes),
-    )
+        admit,
+    ))
 }

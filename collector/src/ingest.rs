@@ -29,6 +29,11 @@ impl Ingest {
         }
     }
 
+    /// Refuses a request before it is decoded when the store is overloaded.
+    pub fn admit(&self) -> Result<(), IngestError> {
+        Ok(self.store.admit()?)
+    }
+
     pub async fn traces(
         &self,
         project: &str,

@@ -141,6 +141,11 @@ impl Store {
         self.inner.buffer.write(table, project, batch).await
     }
 
+    /// Whether a write of the usual size would be accepted now (see [`WriteBuffer::admit`]).
+    pub fn admit(&self) -> Result<()> {
+        self.inner.buffer.admit()
+    }
+
     /// Every span stamped (`observed_time`) at or before this Unix-nanosecond time is queryable.
     pub fn visible_through(&self) -> i64 {
         self.inner.buffer.visible_through()

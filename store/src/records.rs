@@ -143,14 +143,32 @@ pub struct MetricPoint {
 }
 
 fn map_builder() -> MapBuilder<StringBuilder, StringBuilder> {
-    MapBuilder::new(
+    map_builder_for(std::iter::empty())
+}
+
+/// A map builder sized for exactly these rows' attributes: no regrowth while appending, and no
+/// copy when [`finish`] gives back the slack.
+fn map_builder_for<'a>(
+    rows: impl Iterator<Item = &'a Attributes>,
+) -> MapBuilder<StringBuilder, StringBuilder> {
+    let (mut maps, mut entries, mut key_bytes, mut value_bytes) = (0, 0, 0, 0);
+    for attrs in rows {
+        maps += 1;
+        entries += attrs.len();
+        for (k, v) in attrs {
+            key_bytes += k.len();
+            value_bytes += v.len();
+        }
+    }
+    MapBuilder::with_capacity(
         Some(MapFieldNames {
             entry: "entries".into(),
             key: "keys".into(),
             value: "values".into(),
         }),
-        StringBuilder::new(),
-        StringBuilder::new(),
+        StringBuilder::with_capacity(entries, key_bytes),
+        StringBuilder::with_capacity(entries, value_bytes),
+        maps,
     )
     .with_values_field(Arc::new(arrow::datatypes::Field::new(
         "values",
@@ -215,15 +233,25 @@ fn finish(table: Table, columns: Vec<ArrayRef>) -> Result<RecordBatch, ArrowErro
     RecordBatch::try_new(table.schema(), columns)
 }
 
+/// A string builder sized for exactly these values (see [`map_builder_for`]).
+fn text_builder<'a>(values: impl Iterator<Item = Option<&'a str>>) -> StringBuilder {
+    let (mut n, mut bytes) = (0, 0);
+    for v in values {
+        n += 1;
+        bytes += v.map_or(0, str::len);
+    }
+    StringBuilder::with_capacity(n, bytes)
+}
+
 /// Builds a `spans` batch.
 pub fn spans_batch(rows: &[SpanRecord]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
     let mut project = StringBuilder::new();
-    let mut trace_id = StringBuilder::new();
-    let mut span_id = StringBuilder::new();
-    let mut parent = StringBuilder::new();
+    let mut trace_id = text_builder(rows.iter().map(|r| Some(r.trace_id.as_str())));
+    let mut span_id = text_builder(rows.iter().map(|r| Some(r.span_id.as_str())));
+    let mut parent = text_builder(rows.iter().map(|r| r.parent_span_id.as_deref()));
     let mut service = StringBuilder::new();
-    let mut name = StringBuilder::new();
+    let mut name = text_builder(rows.iter().map(|r| Some(r.span_name.as_str())));
     let mut kind = StringBuilder::new();
     let mut start = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut end = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -232,8 +260,8 @@ pub fn spans_batch(rows: &[SpanRecord]) -> Result<RecordBatch, ArrowError> {
     let mut status_msg = StringBuilder::new();
     let mut scope_name = StringBuilder::new();
     let mut scope_version = StringBuilder::new();
-    let mut res_attrs = map_builder();
-    let mut span_attrs = map_builder();
+    let mut res_attrs = map_builder_for(rows.iter().map(|r| &r.resource_attributes));
+    let mut span_attrs = map_builder_for(rows.iter().map(|r| &r.span_attributes));
     let mut events = struct_list(schema::event_fields());
     let mut links = struct_list(schema::link_fields());
     let mut op = StringBuilder::new();
@@ -251,7 +279,7 @@ pub fn spans_batch(rows: &[SpanRecord]) -> Result<RecordBatch, ArrowError> {
     let mut conversation = StringBuilder::new();
     let mut agent = StringBuilder::new();
     let mut tool = StringBuilder::new();
-    let mut route = StringBuilder::new();
+    let mut route = text_builder(rows.iter().map(|r| Some(r.gen_ai.route.as_str())));
     let mut cost = Float64Builder::with_capacity(n);
     let mut tpot = Float64Builder::with_capacity(n);
     let mut queue = Float64Builder::with_capacity(n);
@@ -261,8 +289,8 @@ pub fn spans_batch(rows: &[SpanRecord]) -> Result<RecordBatch, ArrowError> {
     let mut retry = Int64Builder::with_capacity(n);
     let mut fallback = BooleanBuilder::with_capacity(n);
     let mut error_type = StringBuilder::new();
-    let mut input_text = StringBuilder::new();
-    let mut output_text = StringBuilder::new();
+    let mut input_text = text_builder(rows.iter().map(|r| r.gen_ai.input_text.as_deref()));
+    let mut output_text = text_builder(rows.iter().map(|r| r.gen_ai.output_text.as_deref()));
     let mut docs = struct_list(schema::document_fields());
 
     for r in rows {

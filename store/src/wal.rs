@@ -36,7 +36,9 @@ impl WalEntry {
     /// writer, so that encoding runs in parallel and the writer only does I/O). The header is
     /// filled in last, so the payload is never copied.
     pub fn encode_record(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.batch.get_array_memory_size() / 2 + 64);
+        // The batch's buffers are sized exactly (see `records`), so its IPC form is about as
+        // large, plus the schema and padding: one allocation, no regrowth.
+        let mut out = Vec::with_capacity(self.batch.get_array_memory_size() + 16 * 1024);
         out.extend_from_slice(&[0u8; HEADER_LEN]);
         out.push(self.table.tag());
         let p = self.project.as_bytes();

@@ -56,6 +56,14 @@ struct State {
     /// Stamps of writes accepted but not yet queryable, with how many writes hold each.
     in_flight: BTreeMap<i64, usize>,
     last_stamp: i64,
+    /// Size of the most recent write: what [`WriteBuffer::admit`] expects the next one to add.
+    last_write_bytes: usize,
+}
+
+impl State {
+    fn buffered_bytes(&self) -> usize {
+        self.active_bytes + self.persisting_bytes + self.queued_bytes
+    }
 }
 
 impl State {
@@ -173,12 +181,10 @@ impl WriteBuffer {
         let stamp;
         {
             let mut s = self.state.lock().expect("buffer lock");
-            let buffered = s.active_bytes + s.persisting_bytes + s.queued_bytes;
+            s.last_write_bytes = bytes;
+            let buffered = s.buffered_bytes();
             if buffered + bytes > self.limits.max_buffered_bytes {
-                return Err(StoreError::Overloaded {
-                    buffered_bytes: buffered,
-                    retry_after: Duration::from_secs(1),
-                });
+                return Err(self.overloaded(buffered));
             }
             s.queued_bytes += bytes;
             stamp = (now_unix_nanos()).max(s.last_stamp + 1);
@@ -228,6 +234,25 @@ impl WriteBuffer {
             return Err(StoreError::ShuttingDown);
         }
         rx.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Refuses early, before a request is decoded, when a write of the usual size would not fit:
+    /// under overload, decoding requests only to refuse them takes the CPU the flush needs to
+    /// catch up. [`WriteBuffer::write`] still checks the real size.
+    pub fn admit(&self) -> Result<()> {
+        let s = self.state.lock().expect("buffer lock");
+        let buffered = s.buffered_bytes();
+        if buffered + s.last_write_bytes > self.limits.max_buffered_bytes {
+            return Err(self.overloaded(buffered));
+        }
+        Ok(())
+    }
+
+    fn overloaded(&self, buffered_bytes: usize) -> StoreError {
+        StoreError::Overloaded {
+            buffered_bytes,
+            retry_after: Duration::from_secs(1),
+        }
     }
 
     /// Starts a new WAL segment and turns the buffered rows into a generation to persist.

@@ -238,14 +238,15 @@ async fn main() -> anyhow::Result<()> {
         let mut lat = probe.await?;
         lat.sort();
         let rss = server.peak_rss();
+        let cpu = server.cpu_seconds();
         server.stop()?;
         let parquet = dir_bytes(&args.data_dir.join("objects"), ".parquet");
         let p50 = lat.get(lat.len() / 2).copied().unwrap_or_default();
         let max = lat.last().copied().unwrap_or_default();
         println!(
-            "plumb {name}: {:.0} spans/s ({} batches, {} refused), ack->visible p50 {:.1} ms max {:.1} ms ({} probes), peak RSS {:.0} MiB, parquet {:.1} MiB for {:.1} MiB OTLP = 1/{:.1}",
+            "plumb {name}: {:.0} spans/s ({} batches, {} refused), ack->visible p50 {:.1} ms max {:.1} ms ({} probes), peak RSS {:.0} MiB, server CPU {:.1} µs/span, parquet {:.1} MiB for {:.1} MiB OTLP = 1/{:.1}",
             r.spans_per_sec, r.batches, r.refused, p50.as_secs_f64() * 1e3, max.as_secs_f64() * 1e3, lat.len(),
-            mib(rss), mib(parquet), mib(r.proto_bytes), r.proto_bytes as f64 / parquet.max(1) as f64
+            mib(rss), cpu * 1e6 / (r.batches * args.batch_size as u64).max(1) as f64, mib(parquet), mib(r.proto_bytes), r.proto_bytes as f64 / parquet.max(1) as f64
         );
         let plumb_rate = r.spans_per_sec;
 
@@ -256,12 +257,14 @@ async fn main() -> anyhow::Result<()> {
                 let endpoint = if proto == Proto::Grpc { grpc } else { http };
                 let r = load(proto, &endpoint, payloads.clone(), &args).await?;
                 let rss = server.peak_rss();
+                let cpu = server.cpu_seconds();
                 server.stop()?;
                 println!(
-                    "rotel {name} (blackhole): {:.0} spans/s ({} refused), peak RSS {:.0} MiB",
+                    "rotel {name} (blackhole): {:.0} spans/s ({} refused), peak RSS {:.0} MiB, CPU {:.1} µs/span",
                     r.spans_per_sec,
                     r.refused,
-                    mib(rss)
+                    mib(rss),
+                    cpu * 1e6 / (r.batches * args.batch_size as u64).max(1) as f64
                 );
                 Some(r.spans_per_sec)
             }
