@@ -91,7 +91,9 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
     }
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, IngestError> {
+/// The request body, gunzipped if it was sent compressed. An uncompressed body is passed on as
+/// received, without a copy.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
     let raw = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| IngestError::TooLarge {
@@ -108,8 +110,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
         .trim()
         .to_ascii_lowercase();
     match encoding.as_str() {
-        "" | "identity" => Ok(raw.to_vec()),
-        "gzip" => gunzip(&raw, limit),
+        "" | "identity" => Ok(raw),
+        "gzip" => gunzip(&raw, limit).map(Bytes::from),
         other => Err(IngestError::Invalid(format!(
             "unsupported Content-Encoding {other:?}; use gzip or none"
         ))),
