@@ -59,6 +59,28 @@ fn post(
     (resp.status().as_u16(), resp.bytes().unwrap().to_vec())
 }
 
+/// A gRPC export of one span with span id 0101…01.
+fn one_span_request(
+    trace_id: Vec<u8>,
+    start_time_unix_nano: u64,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id,
+                    span_id: vec![1; 8],
+                    start_time_unix_nano,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 fn span_count(plumb: &Plumb) -> i64 {
     plumb
         .sql("SELECT count(*) FROM spans")
@@ -309,8 +331,6 @@ fn malformed_requests_are_refused_clearly_and_store_nothing() {
 #[tokio::test]
 async fn grpc_rejects_bad_ids_with_invalid_argument() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     let dir = temp_dir();
     let data = dir.path().join("data");
@@ -320,20 +340,7 @@ async fn grpc_rejects_bad_ids_with_invalid_argument() {
     let mut client = TraceServiceClient::connect(plumb.grpc.clone())
         .await
         .unwrap();
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![7; 3],
-                    span_id: vec![1; 8],
-                    start_time_unix_nano: 1,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
+    let req = one_span_request(vec![7; 3], 1);
     let err = client.export(req).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(
@@ -386,8 +393,6 @@ fn sql_is_read_only() {
 #[tokio::test]
 async fn overload_is_refused_with_a_retry_hint_over_http_and_grpc() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use tonic_types::StatusExt;
 
     let dir = temp_dir();
@@ -416,20 +421,7 @@ async fn overload_is_refused_with_a_retry_hint_over_http_and_grpc() {
         );
     }
 
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![7; 16],
-                    span_id: vec![1; 8],
-                    start_time_unix_nano: 1_763_899_200_000_000_000,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
+    let request = one_span_request(vec![7; 16], 1_763_899_200_000_000_000);
     let mut client = TraceServiceClient::connect(plumb.grpc.clone())
         .await
         .unwrap();
