@@ -2,7 +2,7 @@
 
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use plumb_store::records::Attributes;
+use plumb_store::records::ResourceAttributes;
 
 use crate::attributes::{to_attributes, AttrView};
 use crate::error::IngestError;
@@ -17,7 +17,7 @@ pub fn service_name(resource: &[KeyValue]) -> String {
 /// What every row of one resource shares: its service and its attributes.
 pub struct ResourceContext {
     pub service_name: String,
-    pub attributes: Attributes,
+    pub attributes: ResourceAttributes,
 }
 
 impl ResourceContext {
@@ -25,7 +25,7 @@ impl ResourceContext {
         let kvs = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
         ResourceContext {
             service_name: service_name(kvs),
-            attributes: to_attributes(kvs),
+            attributes: ResourceAttributes::new(to_attributes(kvs)),
         }
     }
 }

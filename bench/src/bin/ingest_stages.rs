@@ -5,7 +5,12 @@
 //! object store. Each stage is timed over the same pre-encoded requests the ingest benchmark
 //! sends; the fastest of `--runs` rounds is kept, because on a shared VM noise only ever adds
 //! time. The end-to-end server figure (`ingest`) adds the network, HTTP/2 and the WAL's fsync.
+//! Allocations are counted too: unlike time, the count is exact on any machine, and in the
+//! server, with its large working set, each allocation tends to touch memory that is no longer
+//! in cache.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +24,33 @@ use plumb_store::records::{spans_batch, SpanRecord};
 use plumb_store::wal::WalEntry;
 use plumb_store::{persister, Table};
 use prost::Message;
+
+/// The system allocator, counting allocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 #[derive(Parser)]
 struct Args {
@@ -34,18 +66,27 @@ struct Args {
     runs: usize,
 }
 
+/// A stage's fastest round and how many allocations one round makes.
+#[derive(Clone, Copy)]
+struct Cost {
+    time: Duration,
+    allocations: u64,
+}
+
 /// Runs `stage` `runs` times and keeps the fastest round.
 fn fastest<T>(
     runs: usize,
     mut stage: impl FnMut() -> anyhow::Result<T>,
-) -> anyhow::Result<(Duration, T)> {
-    let mut best: Option<(Duration, T)> = None;
+) -> anyhow::Result<(Cost, T)> {
+    let mut best: Option<(Cost, T)> = None;
     for _ in 0..runs.max(1) {
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
         let t = Instant::now();
         let out = stage()?;
-        let took = t.elapsed();
-        if best.as_ref().is_none_or(|(b, _)| took < *b) {
-            best = Some((took, out));
+        let time = t.elapsed();
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        if best.as_ref().is_none_or(|(b, _)| time < b.time) {
+            best = Some((Cost { time, allocations }, out));
         }
     }
     Ok(best.expect("at least one run"))
@@ -80,7 +121,10 @@ async fn main() -> anyhow::Result<()> {
     })?;
     // `convert` consumes its request; the clone it needs here is not part of ingest.
     let (clone, _) = fastest(args.runs, || Ok(requests.clone()))?;
-    let convert = convert.saturating_sub(clone);
+    let convert = Cost {
+        time: convert.time.saturating_sub(clone.time),
+        allocations: convert.allocations.saturating_sub(clone.allocations),
+    };
     let (batch, batches) = fastest(args.runs, || {
         rows.iter()
             .map(|r| Ok(spans_batch(r)?))
@@ -100,13 +144,20 @@ async fn main() -> anyhow::Result<()> {
             .sum::<anyhow::Result<usize>>()
     })?;
     let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-    let mut flushes = Vec::new();
+    let mut flush: Option<Cost> = None;
     for _ in 0..args.runs.max(1) {
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
         let t = Instant::now();
         persister::persist(&store, Table::Spans, "default", &batches).await?;
-        flushes.push(t.elapsed());
+        let cost = Cost {
+            time: t.elapsed(),
+            allocations: ALLOCATIONS.load(Ordering::Relaxed) - before,
+        };
+        if flush.is_none_or(|f| cost.time < f.time) {
+            flush = Some(cost);
+        }
     }
-    let flush = *flushes.iter().min().expect("at least one run");
+    let flush = flush.expect("at least one run");
 
     let per_span = |d: Duration| d.as_secs_f64() * 1e6 / spans;
     let stages = [
@@ -116,24 +167,24 @@ async fn main() -> anyhow::Result<()> {
         ("WAL frame", wal),
         ("flush to Parquet", flush),
     ];
-    let total: Duration = stages.iter().map(|(_, d)| *d).sum();
+    let total = Cost {
+        time: stages.iter().map(|(_, c)| c.time).sum(),
+        allocations: stages.iter().map(|(_, c)| c.allocations).sum(),
+    };
     println!(
         "{} spans in {} requests, fastest of {} rounds per stage",
         spans, args.batches, args.runs
     );
-    println!("| stage | µs per span | × decode |");
-    println!("| --- | --- | --- |");
-    for (name, d) in stages {
+    println!("| stage | µs per span | × decode | allocations per span | × decode |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (name, c) in stages.into_iter().chain([("total", total)]) {
         println!(
-            "| {name} | {:.2} | {:.2} |",
-            per_span(d),
-            d.as_secs_f64() / decode.as_secs_f64()
+            "| {name} | {:.2} | {:.2} | {:.1} | {:.2} |",
+            per_span(c.time),
+            c.time.as_secs_f64() / decode.time.as_secs_f64(),
+            c.allocations as f64 / spans,
+            c.allocations as f64 / decode.allocations.max(1) as f64
         );
     }
-    println!(
-        "| total | {:.2} | {:.2} |",
-        per_span(total),
-        total.as_secs_f64() / decode.as_secs_f64()
-    );
     Ok(())
 }
