@@ -16,7 +16,8 @@ pub fn service_name(resource: &[KeyValue]) -> String {
 
 /// What every row of one resource shares: its service and its attributes.
 pub struct ResourceContext {
-    pub service_name: String,
+    /// Shared by the rows of this resource.
+    pub service_name: std::sync::Arc<str>,
     pub attributes: ResourceAttributes,
 }
 
@@ -24,7 +25,7 @@ impl ResourceContext {
     pub fn new(resource: Option<&Resource>) -> Self {
         let kvs = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
         ResourceContext {
-            service_name: service_name(kvs),
+            service_name: service_name(kvs).into(),
             attributes: ResourceAttributes::new(to_attributes(kvs)),
         }
     }

@@ -46,7 +46,7 @@ pub fn convert(
                     body: r.body.as_ref().map(value_text),
                     trace_id: optional_hex_id(&r.trace_id, 16, "traceId", &at)?,
                     span_id: optional_hex_id(&r.span_id, 8, "spanId", &at)?,
-                    service_name: resource.service_name.clone(),
+                    service_name: resource.service_name.to_string(),
                     event_name,
                     scope_name: scope_name.clone(),
                     resource_attributes: resource.attributes.clone(),

@@ -44,7 +44,7 @@ pub fn convert(
                     metric_name: metric.name.clone(),
                     unit: Some(metric.unit.clone()).filter(|u| !u.is_empty()),
                     description: Some(metric.description.clone()).filter(|d| !d.is_empty()),
-                    service_name: resource.service_name.clone(),
+                    service_name: resource.service_name.to_string(),
                     scope_name: scope_name.clone(),
                     resource_attributes: resource.attributes.clone(),
                     ..Default::default()

@@ -1,5 +1,7 @@
 //! OTLP spans -> `spans` rows: validation of ids and times, then normalization.
 
+use std::sync::Arc;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span::Event, status::StatusCode, Span};
 use plumb_store::records::{SpanEvent, SpanLink, SpanRecord};
@@ -48,6 +50,7 @@ pub fn convert(
 ) -> Result<(Vec<SpanRecord>, Rejections), IngestError> {
     let mut rows = Vec::new();
     let mut rejected = Rejections::default();
+    let project: Arc<str> = project.into();
     for (ri, rs) in req.resource_spans.into_iter().enumerate() {
         let resource = ResourceContext::new(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.into_iter().enumerate() {
@@ -58,7 +61,7 @@ pub fn convert(
                     rejected.add(format!("{}: startTimeUnixNano is missing", at()));
                     continue;
                 }
-                rows.push(convert_span(span, project, &resource, scope, prices, &at)?);
+                rows.push(convert_span(span, &project, &resource, scope, prices, &at)?);
             }
         }
     }
@@ -67,7 +70,7 @@ pub fn convert(
 
 fn convert_span(
     span: Span,
-    project: &str,
+    project: &Arc<str>,
     resource: &ResourceContext,
     scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
     prices: &PriceTable,
@@ -108,16 +111,16 @@ fn convert_span(
         })
         .collect::<Result<Vec<_>, IngestError>>()?;
     Ok(SpanRecord {
-        project: project.to_string(),
+        project: project.clone(),
         trace_id,
         span_id,
         parent_span_id,
         service_name: resource.service_name.clone(),
         span_name: span.name,
-        span_kind: span_kind_name(span.kind).to_string(),
+        span_kind: span_kind_name(span.kind),
         start_time_unix_nano: start,
         end_time_unix_nano: end,
-        status_code: status_code.to_string(),
+        status_code,
         status_message: status.map(|s| s.message.clone()).filter(|m| !m.is_empty()),
         scope_name: scope.map(|s| s.name.clone()).filter(|s| !s.is_empty()),
         scope_version: scope.map(|s| s.version.clone()).filter(|s| !s.is_empty()),
@@ -199,7 +202,7 @@ mod tests {
         assert_eq!(r.trace_id, "01010101010101010101010101010101");
         assert_eq!(r.span_id, "0202020202020202");
         assert_eq!(r.parent_span_id, None);
-        assert_eq!(r.service_name, "chatbot");
+        assert_eq!(&*r.service_name, "chatbot");
         assert_eq!(r.span_kind, "CLIENT");
         assert_eq!(r.status_code, "ERROR");
         assert_eq!(r.status_message.as_deref(), Some("boom"));

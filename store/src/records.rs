@@ -49,16 +49,20 @@ pub struct RetrievalDocument {
 /// One row of `spans`. Field names are the column names.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanRecord {
-    pub project: String,
+    /// Shared by every row of a request.
+    pub project: std::sync::Arc<str>,
     pub trace_id: String,
     pub span_id: String,
     pub parent_span_id: Option<String>,
-    pub service_name: String,
+    /// Shared by every row of one resource.
+    pub service_name: std::sync::Arc<str>,
     pub span_name: String,
-    pub span_kind: String,
+    /// One of OTLP's span kinds, by name: a fixed set, so no allocation per span.
+    pub span_kind: &'static str,
     pub start_time_unix_nano: i64,
     pub end_time_unix_nano: i64,
-    pub status_code: String,
+    /// `UNSET`, `OK` or `ERROR`.
+    pub status_code: &'static str,
     pub status_message: Option<String>,
     pub scope_name: Option<String>,
     pub scope_version: Option<String>,
