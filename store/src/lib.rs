@@ -445,10 +445,10 @@ mod tests {
                 span_id: format!("{:016x}", i + offset + 1),
                 service_name: "svc".into(),
                 span_name: "chat".into(),
-                span_kind: "CLIENT".into(),
+                span_kind: "CLIENT",
                 start_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000_000,
                 end_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000_000 + 5,
-                status_code: "UNSET".into(),
+                status_code: "UNSET",
                 gen_ai: GenAiFields {
                     route: "svc/chat".into(),
                     ..Default::default()

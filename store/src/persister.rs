@@ -327,10 +327,10 @@ mod tests {
                 span_id: format!("{i:016x}"),
                 service_name: "svc".into(),
                 span_name: "chat".into(),
-                span_kind: "CLIENT".into(),
+                span_kind: "CLIENT",
                 start_time_unix_nano: 1_000_000 + i,
                 end_time_unix_nano: 2_000_000 + i * 7,
-                status_code: "OK".into(),
+                status_code: "OK",
                 ..Default::default()
             })
             .collect();

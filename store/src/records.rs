@@ -309,11 +309,11 @@ pub fn spans_batch(rows: &[SpanRecord]) -> Result<RecordBatch, ArrowError> {
         parent.append_option(r.parent_span_id.as_deref());
         service.append_value(&r.service_name);
         name.append_value(&r.span_name);
-        kind.append_value(&r.span_kind);
+        kind.append_value(r.span_kind);
         start.append_value(r.start_time_unix_nano);
         end.append_value(r.end_time_unix_nano);
         duration.append_value((r.end_time_unix_nano - r.start_time_unix_nano) as f64 / 1e6);
-        status.append_value(&r.status_code);
+        status.append_value(r.status_code);
         status_msg.append_option(r.status_message.as_deref());
         scope_name.append_option(r.scope_name.as_deref());
         scope_version.append_option(r.scope_version.as_deref());
@@ -735,10 +735,10 @@ mod tests {
             span_id: "b7ad6b7169203331".into(),
             service_name: "svc".into(),
             span_name: "chat".into(),
-            span_kind: "CLIENT".into(),
+            span_kind: "CLIENT",
             start_time_unix_nano: 1_000_000_000,
             end_time_unix_nano: 1_250_000_000,
-            status_code: "OK".into(),
+            status_code: "OK",
             span_attributes: vec![("a".into(), "1".into())],
             events: vec![SpanEvent {
                 time_unix_nano: 1_100_000_000,

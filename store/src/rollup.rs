@@ -626,10 +626,10 @@ mod tests {
             span_id: format!("{:016x}", 1),
             service_name: "svc".into(),
             span_name: "chat".into(),
-            span_kind: "CLIENT".into(),
+            span_kind: "CLIENT",
             start_time_unix_nano: start,
             end_time_unix_nano: start + 2_000_000,
-            status_code: if error { "ERROR" } else { "OK" }.into(),
+            status_code: if error { "ERROR" } else { "OK" },
             gen_ai: GenAiFields {
                 route: route.into(),
                 request_model: Some(model.into()),

@@ -409,10 +409,10 @@ mod tests {
                 span_id: format!("{i:016x}"),
                 service_name: "s".into(),
                 span_name: "chat".into(),
-                span_kind: "CLIENT".into(),
+                span_kind: "CLIENT",
                 start_time_unix_nano: at + i as i64 * 1000,
                 end_time_unix_nano: at + i as i64 * 1000 + (*ms * 1e6) as i64,
-                status_code: "UNSET".into(),
+                status_code: "UNSET",
                 gen_ai: GenAiFields {
                     route: "r".into(),
                     operation_name: Some("chat".into()),

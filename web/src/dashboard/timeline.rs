@@ -803,10 +803,10 @@ mod tests {
                 span_id: format!("{i:016x}"),
                 service_name: if i % 5 == 0 { "gw" } else { "llm" }.into(),
                 span_name: "chat".into(),
-                span_kind: "CLIENT".into(),
+                span_kind: "CLIENT",
                 start_time_unix_nano: t,
                 end_time_unix_nano: t + (50 + i % 400) * 1_000_000,
-                status_code: if i % 17 == 0 { "ERROR" } else { "OK" }.into(),
+                status_code: if i % 17 == 0 { "ERROR" } else { "OK" },
                 gen_ai: GenAiFields {
                     route: route.into(),
                     request_model: Some(if i < 4000 { "small" } else { "large" }.into()),
