@@ -64,9 +64,7 @@ impl State {
     fn buffered_bytes(&self) -> usize {
         self.active_bytes + self.persisting_bytes + self.queued_bytes
     }
-}
 
-impl State {
     fn insert(&mut self, key: PartitionKey, batch: RecordBatch, bytes: usize) {
         self.active_bytes += bytes;
         self.active_since.get_or_insert_with(Instant::now);
@@ -184,7 +182,7 @@ impl WriteBuffer {
             s.last_write_bytes = bytes;
             let buffered = s.buffered_bytes();
             if buffered + bytes > self.limits.max_buffered_bytes {
-                return Err(self.overloaded(buffered));
+                return Err(overloaded(buffered));
             }
             s.queued_bytes += bytes;
             stamp = (now_unix_nanos()).max(s.last_stamp + 1);
@@ -243,16 +241,9 @@ impl WriteBuffer {
         let s = self.state.lock().expect("buffer lock");
         let buffered = s.buffered_bytes();
         if buffered + s.last_write_bytes > self.limits.max_buffered_bytes {
-            return Err(self.overloaded(buffered));
+            return Err(overloaded(buffered));
         }
         Ok(())
-    }
-
-    fn overloaded(&self, buffered_bytes: usize) -> StoreError {
-        StoreError::Overloaded {
-            buffered_bytes,
-            retry_after: Duration::from_secs(1),
-        }
     }
 
     /// Starts a new WAL segment and turns the buffered rows into a generation to persist.
@@ -359,6 +350,13 @@ impl WriteBuffer {
     pub fn active_size(&self) -> (usize, Option<Duration>) {
         let s = self.state.lock().expect("buffer lock");
         (s.active_bytes, s.active_since.map(|t| t.elapsed()))
+    }
+}
+
+fn overloaded(buffered_bytes: usize) -> StoreError {
+    StoreError::Overloaded {
+        buffered_bytes,
+        retry_after: Duration::from_secs(1),
     }
 }
 
