@@ -31,12 +31,13 @@ fn status_name(code: i32) -> &'static str {
     }
 }
 
-fn events(evs: &[Event]) -> Vec<SpanEvent> {
-    evs.iter()
+/// Moves the events' names and string values out of the request instead of copying them.
+fn events(evs: Vec<Event>) -> Vec<SpanEvent> {
+    evs.into_iter()
         .map(|e| SpanEvent {
             time_unix_nano: e.time_unix_nano as i64,
-            name: e.name.clone(),
-            attributes: to_attributes(&e.attributes),
+            name: e.name,
+            attributes: into_attributes(e.attributes),
         })
         .collect()
 }
@@ -54,25 +55,43 @@ pub fn convert(
     for (ri, rs) in req.resource_spans.into_iter().enumerate() {
         let resource = ResourceContext::new(rs.resource.as_ref());
         for (si, ss) in rs.scope_spans.into_iter().enumerate() {
-            let scope = ss.scope.as_ref();
+            let scope = ScopeNames::new(ss.scope.as_ref());
             for (pi, span) in ss.spans.into_iter().enumerate() {
                 let at = || format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]");
                 if span.start_time_unix_nano == 0 {
                     rejected.add(format!("{}: startTimeUnixNano is missing", at()));
                     continue;
                 }
-                rows.push(convert_span(span, &project, &resource, scope, prices, &at)?);
+                rows.push(convert_span(
+                    span, &project, &resource, &scope, prices, &at,
+                )?);
             }
         }
     }
     Ok((rows, rejected))
 }
 
+/// An instrumentation scope's name and version, made once for all of its spans.
+struct ScopeNames {
+    name: Option<Arc<str>>,
+    version: Option<Arc<str>>,
+}
+
+impl ScopeNames {
+    fn new(scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>) -> Self {
+        let non_empty = |s: &str| (!s.is_empty()).then(|| Arc::from(s));
+        ScopeNames {
+            name: scope.and_then(|s| non_empty(&s.name)),
+            version: scope.and_then(|s| non_empty(&s.version)),
+        }
+    }
+}
+
 fn convert_span(
     span: Span,
     project: &Arc<str>,
     resource: &ResourceContext,
-    scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
+    scope: &ScopeNames,
     prices: &PriceTable,
     at: &dyn Fn() -> String,
 ) -> Result<SpanRecord, IngestError> {
@@ -122,8 +141,8 @@ fn convert_span(
         end_time_unix_nano: end,
         status_code,
         status_message: status.map(|s| s.message.clone()).filter(|m| !m.is_empty()),
-        scope_name: scope.map(|s| s.name.clone()).filter(|s| !s.is_empty()),
-        scope_version: scope.map(|s| s.version.clone()).filter(|s| !s.is_empty()),
+        scope_name: scope.name.clone(),
+        scope_version: scope.version.clone(),
         resource_attributes: resource.attributes.clone(),
         span_attributes: into_attributes(if stored_once.is_empty() {
             span.attributes
@@ -135,7 +154,7 @@ fn convert_span(
                 .map(|(_, kv)| kv)
                 .collect()
         }),
-        events: events(&span.events),
+        events: events(span.events),
         links,
         gen_ai,
     })

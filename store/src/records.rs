@@ -64,8 +64,9 @@ pub struct SpanRecord {
     /// `UNSET`, `OK` or `ERROR`.
     pub status_code: &'static str,
     pub status_message: Option<String>,
-    pub scope_name: Option<String>,
-    pub scope_version: Option<String>,
+    /// Shared by the rows of one instrumentation scope.
+    pub scope_name: Option<Arc<str>>,
+    pub scope_version: Option<Arc<str>>,
     pub resource_attributes: ResourceAttributes,
     pub span_attributes: Attributes,
     pub events: Vec<SpanEvent>,
