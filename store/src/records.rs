@@ -23,7 +23,7 @@ pub type Attributes = Vec<(String, String)>;
 
 /// A resource's attributes, shared by every row of that resource: a request's spans usually
 /// come from one resource, and copying its attributes into each row cost ~9 allocations a span.
-pub type ResourceAttributes = std::sync::Arc<Attributes>;
+pub type ResourceAttributes = Arc<Attributes>;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanEvent {
@@ -50,12 +50,12 @@ pub struct RetrievalDocument {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanRecord {
     /// Shared by every row of a request.
-    pub project: std::sync::Arc<str>,
+    pub project: Arc<str>,
     pub trace_id: String,
     pub span_id: String,
     pub parent_span_id: Option<String>,
     /// Shared by every row of one resource.
-    pub service_name: std::sync::Arc<str>,
+    pub service_name: Arc<str>,
     pub span_name: String,
     /// One of OTLP's span kinds, by name: a fixed set, so no allocation per span.
     pub span_kind: &'static str,
