@@ -25,16 +25,14 @@ def groundedness():
         for t, v in m["halueval"].items())
     t2 = m.get("training_phase2")
     phase2 = "" if not t2 else (
-        f" Phase 2 (judges/train/phase2.py): from phase 1's weights, {t2['train_pairs']} FRESH pairs (data.py with "
-        "TRAIN_SEED=14: other windows/sentences/edits of the same train documents) with the weak kinds of phase 1 "
-        "(role_swap, entity, number, antonym, negation_remove: 700 twins each) oversampled and 200 twins of each other "
-        f"kind replayed, LR {t2['lr']}, {t2['steps_done']} of {t2['steps_planned']} steps ({t2['pairs_seen']} pairs; "
+        f" Phase 2 (judges/train/phase2.py) continued from phase 1's weights"
+        + (" (recovered from the committed int8 model by judges/train/recover.py: dequantized matrices, the base"
+           " model's frozen word embeddings)" if "recovered" in t2.get("init", "") else "")
+        + f" on {t2['train_pairs']} pairs drawn from the phase-1 set and a fresh one (data.py with TRAIN_SEED=14: other "
+        "windows, sentences and edits of the same train documents): the kinds phase 1 missed most (role_swap, entity, "
+        "number, antonym) 2,500 twins each, every other kind 300 twins replayed; "
+        f"LR {t2['lr']}, {t2['steps_done']} of {t2['steps_planned']} steps ({t2['pairs_seen']} pairs; "
         f"stopped by the time box: {t2['stopped_by_budget']}) in {round(t2['seconds'] / 60, 1)} min.")
-    if not t2 and os.path.exists(os.path.join(os.path.dirname(G), "..", ".work", "ckpt", "train_info_phase2.json")):
-        t2b = json.load(open(os.path.join(os.path.dirname(G), "..", ".work", "ckpt", "train_info_phase2.json")))
-        phase2 = (f" A second phase (judges/train/phase2.py, `PHASE2=1 run.sh`: {t2b['pairs_seen']} fresh pairs with the "
-                  "weak kinds oversampled, LR 3e-5, 25-min box) reached dev balanced accuracy 0.868 vs phase 1's 0.8685, "
-                  "so phase 1 ships.")
     weak = [k for k, v in s["per_kind"].items() if v["recall_unsupported"] < 0.8]
     text = f"""# plumb-groundedness-minilm-l6
 

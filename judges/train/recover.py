@@ -1,0 +1,76 @@
+"""Recovers PyTorch weights from the committed int8 groundedness ONNX (.work/ckpt/recovered.pt).
+
+Why: the fp32 checkpoint of a training run lives in .work/ (git-ignored, gone on a fresh clone),
+but a further training phase and the PyTorch side of the speed benchmark need torch weights of
+the model that ships. Dequantizing the committed model gives them without retraining:
+every MatMulInteger weight is (q - zero_point) * scale per output column, the position and type
+embeddings per tensor; the word embeddings were frozen in training, so they come unchanged from
+all-MiniLM-L6-v2; layer norms and biases are stored in fp32 already. Prints how far the recovered
+model's P(supported) is from the int8 model's on dev pairs."""
+import json
+import os
+import re
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from common import MINILM, MODELS, WORK
+from export import ort_scores, session
+from model import load_minilm
+from train import collate, tokenizer
+
+torch.set_num_threads(2)
+ONNX = os.path.join(MODELS, "groundedness", "model.onnx")
+OUT = os.path.join(WORK, "ckpt", "recovered.pt")
+
+
+def dequantized_weights(path):
+    """{torch parameter name: fp32 tensor} for every quantized weight of the graph."""
+    g = onnx.load(path).graph
+    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    deq = lambda base: ((init[base + "_quantized"].astype(np.float32) - init[base + "_zero_point"].astype(np.float32))
+                        * init[base + "_scale"].astype(np.float32))
+    out = {name: torch.from_numpy(v.copy()) for name, v in init.items()
+           if not name.endswith(("_quantized", "_scale", "_zero_point"))}
+    for emb in ("pos", "typ"):
+        out[f"{emb}.weight"] = torch.from_numpy(deq(f"{emb}.weight"))
+    for node in g.node:
+        if node.op_type != "MatMulInteger":
+            continue
+        # The quantizer names each output after the module it came from: /layers.3/ff1/MatMul_..., /pool/Gemm_..., logits_MatMul_...
+        m = re.match(r"^/(layers\.\d+/\w+|pool)/", node.output[0])
+        module = m.group(1).replace("/", ".") if m else "head"
+        base = node.input[1][: -len("_quantized")]
+        out[f"{module}.weight"] = torch.from_numpy(deq(base).T.copy())  # ONNX [in, out] -> nn.Linear [out, in]
+    return out
+
+
+def main():
+    model = load_minilm(os.path.join(MINILM, "model.safetensors"))
+    weights = dequantized_weights(ONNX)
+    missing = set(model.state_dict()) - set(weights)
+    assert missing == {"word.weight"}, missing  # frozen in training: the base model's own
+    model.load_state_dict(weights, strict=False)
+    model.eval()
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    torch.save(model.state_dict(), OUT)
+    # The recovered model's own training record, so that the metrics and card of a model trained
+    # further from it still say how its first phase ran.
+    info = os.path.join(WORK, "ckpt", "train_info.json")
+    shipped = json.load(open(os.path.join(MODELS, "groundedness", "metrics.json")))
+    if not os.path.exists(info) and "training" in shipped:
+        json.dump(shipped["training"], open(info, "w"), indent=1)
+    tok = tokenizer()
+    dev = [json.loads(l) for l in open(os.path.join(WORK, "data", "dev.jsonl"), encoding="utf-8")][:256]
+    pairs = [(r["context"], r["claim"]) for r in dev]
+    with torch.no_grad():
+        p = torch.softmax(model(*collate(tok.encode_batch([list(x) for x in pairs]))), -1)[:, 1].numpy()
+    q = ort_scores(session(ONNX), tok, pairs)
+    print(json.dumps({"written": OUT, "dev_pairs": len(pairs), "max_abs_vs_int8": float(np.abs(p - q).max()),
+                      "mean_abs_vs_int8": float(np.abs(p - q).mean())}))
+
+
+if __name__ == "__main__":
+    main()
