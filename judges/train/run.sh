@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the judge models from scratch, CPU only, packages from PyPI only (no model hub):
-#   venv -> packages -> data -> train (time-boxed; or recover the shipped model) -> optional phase 2 -> export + int8 -> evaluate -> relevance -> parity -> cards.
+#   venv -> packages -> data -> train (time-boxed; or recover the shipped model) -> optional phase 2 -> export + int8 -> evaluate -> relevance (cross-encoder vs bi-encoder) -> parity -> cards.
 # Usage: judges/train/run.sh            (env: TIME_BUDGET_S=4200 TRAIN_PAIRS_PER_KIND=1800 to size the run;
 #        FROM_SHIPPED=1 to train the committed model further instead of starting from the base weights)
 # Everything heavy runs under `nice -n 19` with 2 torch/ORT threads. Outputs: judges/models/*, judges/eval/*;
@@ -54,6 +54,9 @@ fi
 export PHASE2="${PHASE2:-0}"
 run export.py;    log "export done after ${SECONDS}s"
 run evaluate.py;  log "evaluate done after ${SECONDS}s"
+# Relevance: a trained cross-encoder (~9 min train + 3 min eval on 2 idle cores), then the shipped
+# bi-encoder's evaluation, which reports both on the same test lists.
+run relevance_ce.py; log "relevance cross-encoder done after ${SECONDS}s"
 run relevance.py; log "relevance done after ${SECONDS}s"
 bash "$ROOT/scripts/setup-judges.sh"
 run parity.py;    log "parity done after ${SECONDS}s"
