@@ -20,12 +20,11 @@ import time
 import numpy as np
 import torch
 
-from common import MINILM, SEED, WINDOW_WORDS, WORK, windows
+from common import MINILM, SEED, WINDOW_WORDS, WORK, halueval_items, windows
 from model import load_minilm
 from relevance import BM25, build, doc_score, rank_metrics, words
 from evaluate import BiEncoder
 from train import BATCH, batches, collate, tokenizer
-from common import halueval_items
 
 torch.set_num_threads(2)
 torch.manual_seed(SEED)
