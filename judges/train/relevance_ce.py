@@ -17,7 +17,6 @@ import random
 import sys
 import time
 
-import numpy as np
 import torch
 
 from common import MINILM, SEED, WINDOW_WORDS, WORK, halueval_items, windows
