@@ -136,7 +136,7 @@ def relevance():
             + (" It measures better but does not ship yet: the repository has no room for another model file (see Known gaps)." if cm["mrr@10"] > bm["mrr@10"] else " The bi-encoder measures as well or better, so it ships."))
         gap = ("- The trained cross-encoder measures better than this bi-encoder but is not shipped: an int8 MiniLM-L6 is "
                "~11 MB even when, like the groundedness model, it reads its frozen word embeddings from the base weights, and "
-               "git keeps every committed model: a clone would pass its 64 MiB budget. One encoder with two heads "
+               "git keeps every committed model: a clone would reach ~61 of its 64 MiB, leaving no room for later models. One encoder with two heads "
                "(groundedness and relevance trained together) in one file would fit both judges."
                if cm["mrr@10"] > bm["mrr@10"] else "- The trained cross-encoder did not beat the bi-encoder on these lists.")
     else:
