@@ -175,7 +175,10 @@ const NESTED_TIME_COLUMNS: &[&[&str]] = &[&["events", "list", "item", "time"]];
 /// time, because prompts share system prompts and retrieved passages that a longer window finds.
 /// Timestamps are delta encoded (start times are sorted within a service and route) and doubles byte-stream
 /// split, since random latencies defeat dictionaries.
-pub fn writer_properties(table: Table) -> WriterProperties {
+///
+/// `rows` is the number of rows the file will hold: it sizes the bloom filters, which parquet
+/// otherwise allocates for a million distinct values (1 MiB each) and folds down only at the end.
+pub fn writer_properties(table: Table, rows: usize) -> WriterProperties {
     let schema = table.schema();
     let path =
         |parts: &[&str]| ColumnPath::from(parts.iter().map(|p| p.to_string()).collect::<Vec<_>>());
@@ -186,7 +189,7 @@ pub fn writer_properties(table: Table) -> WriterProperties {
             ZstdLevel::try_new(1).expect("valid zstd level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(64 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // A point lookup (one trace) decompresses, in every column it returns, the page that
         // holds its rows: pages of 8k rows keep that to ~64 KB for numbers and ids instead of a
         // whole column chunk. Text pages still fill to their 4 MiB byte limit first.
@@ -202,8 +205,11 @@ pub fn writer_properties(table: Table) -> WriterProperties {
                 })
                 .collect(),
         ));
+    let distinct = rows.clamp(1, ROW_GROUP_ROWS) as u64;
     for c in table.bloom_filter_columns() {
-        b = b.set_column_bloom_filter_enabled(ColumnPath::from(*c), true);
+        b = b
+            .set_column_bloom_filter_enabled(ColumnPath::from(*c), true)
+            .set_column_bloom_filter_max_ndv(ColumnPath::from(*c), distinct);
     }
     for parts in TEXT_COLUMNS {
         if schema.field_with_name(parts[0]).is_err() {
@@ -249,9 +255,13 @@ pub fn writer_properties(table: Table) -> WriterProperties {
 /// Rows per data page at most (see [`writer_properties`]).
 pub const PAGE_ROWS: usize = 8192;
 
-/// Rows gathered into the writer per step: small enough that the copy is a fraction of the
-/// flush, large enough that `interleave` runs in long stretches.
-const GATHER_ROWS: usize = 8192;
+/// Rows per row group at most.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Rows gathered into the writer per step: small enough that the copy (about 1 KB of text a
+/// span) stays a small part of the flush's memory next to the writer's own page buffers, large
+/// enough that `interleave` runs in long stretches.
+const GATHER_ROWS: usize = 2048;
 
 /// What [`encode_parquet`] gives: the file's bytes, the min/max of its time column, the filter of
 /// its trace ids (tables that have them) and its rollup (spans).
@@ -260,7 +270,11 @@ type Encoded = (Vec<u8>, i64, i64, Option<TraceIdFilter>, Option<SpanRollup>);
 /// Writes the rows in the given order, summarizing them on the way.
 fn encode_parquet(table: Table, batches: &[&RecordBatch], rows: &[RowRef]) -> Result<Encoded> {
     let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, table.schema(), Some(writer_properties(table)))?;
+    let mut w = ArrowWriter::try_new(
+        &mut out,
+        table.schema(),
+        Some(writer_properties(table, rows.len())),
+    )?;
     let (mut min, mut max) = (i64::MAX, i64::MIN);
     let mut trace_ids = match table.has_trace_ids() {
         true => Some(TraceIdFilterBuilder::new(rows.len())?),
