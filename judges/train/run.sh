@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the judge models from scratch, CPU only, packages from PyPI only (no model hub):
-#   venv -> packages -> data -> train (time-boxed; or recover the shipped model) -> optional phase 2 -> export + int8 -> evaluate -> relevance (cross-encoder vs bi-encoder) -> parity -> cards.
+#   venv -> packages -> data -> train (time-boxed; or recover the shipped model) -> optional phase 2 -> export + int8 -> evaluate -> relevance (train, export, evaluate against the bi-encoder) -> parity -> cards.
 # Usage: judges/train/run.sh            (env: TIME_BUDGET_S=4200 TRAIN_PAIRS_PER_KIND=1800 to size the run;
 #        FROM_SHIPPED=1 to train the committed model further instead of starting from the base weights)
 # Everything heavy runs under `nice -n 19` with 2 torch/ORT threads. Outputs: judges/models/*, judges/eval/*;
@@ -14,9 +14,9 @@ PY="$VENV/bin/python"
 log() { printf '[judges %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 if [ ! -x "$PY" ]; then log "creating $VENV"; python3 -m venv "$VENV"; fi
-if ! "$PY" -c "import torch, tokenizers, onnx, onnxruntime, safetensors, numpy" 2>/dev/null; then
+if ! "$PY" -c "import torch, tokenizers, onnx, onnxruntime, safetensors, numpy, onnx_ir" 2>/dev/null; then
   log "installing training packages (torch from PyPI is the CUDA build; it runs on CPU)"
-  "$VENV/bin/pip" install -q torch==2.15.0 numpy==2.4.6 tokenizers==0.23.3 onnx==1.23.2 onnxruntime==1.31.1 safetensors==0.8.0
+  "$VENV/bin/pip" install -q torch==2.15.0 numpy==2.4.6 tokenizers==0.23.3 onnx==1.23.2 onnxruntime==1.31.1 safetensors==0.8.0 onnx_ir==1.1.0
 fi
 
 mkdir -p "$WORK/pkgs"
@@ -54,9 +54,11 @@ fi
 export PHASE2="${PHASE2:-0}"
 run export.py;    log "export done after ${SECONDS}s"
 run evaluate.py;  log "evaluate done after ${SECONDS}s"
-# Relevance: a trained cross-encoder (~9 min train + 3 min eval on 2 idle cores), then the shipped
-# bi-encoder's evaluation, which reports both on the same test lists.
+# Relevance: the cross-encoder (~9 min train + 3 min eval on 2 idle cores), its int8 export with a
+# dev-calibrated threshold and its measurement as served (~1 min), then the evaluation that puts it
+# next to the baselines (zero-shot bi-encoder, BM25, token overlap) on the same test lists.
 run relevance_ce.py; log "relevance cross-encoder done after ${SECONDS}s"
+run export_relevance.py; log "relevance export done after ${SECONDS}s"
 run relevance.py; log "relevance done after ${SECONDS}s"
 bash "$ROOT/scripts/setup-judges.sh"
 run parity.py;    log "parity done after ${SECONDS}s"
