@@ -30,15 +30,15 @@ def session(path):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def ort_scores(sess, tok, pairs, bs=64):
-    """P(supported) = softmax(logits)[1], batched with dynamic padding (sorted by length for speed)."""
+def ort_scores(sess, tok, pairs, bs=64, output="logits"):
+    """P(supported) = softmax(output)[1], batched with dynamic padding (sorted by length for speed)."""
     encs = tok.encode_batch([list(p) for p in pairs])
     order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
     out = np.zeros(len(encs), dtype=np.float64)
     for c in range(0, len(order), bs):
         idx = order[c:c + bs]
         feed = {k: v.numpy() for k, v in zip(INPUTS, collate([encs[i] for i in idx]))}
-        logits = sess.run(["logits"], feed)[0].astype(np.float64)
+        logits = sess.run([output], feed)[0].astype(np.float64)
         p = np.exp(logits - logits.max(-1, keepdims=True))
         out[idx] = (p / p.sum(-1, keepdims=True))[:, 1]
     return out
@@ -89,7 +89,7 @@ def best_threshold(scores, labels):
     return float(cands[i]), float(bacc[i])
 
 
-def export_quantized(model, sample, out_dir, work_dir, bits=8):
+def export_quantized(model, sample, out_dir, work_dir, bits=8, outputs=("logits",)):
     """ONNX export of a trained cross-encoder: fp32 into work_dir, quantized into out_dir/model.onnx
     reading its frozen word embeddings from the base weights (linked next to it here;
     scripts/setup-judges.sh fetches them on a fresh clone). Returns (fp32 path, quantized path).
@@ -101,8 +101,9 @@ def export_quantized(model, sample, out_dir, work_dir, bits=8):
     os.makedirs(out_dir, exist_ok=True)
     os.makedirs(work_dir, exist_ok=True)
     fp32 = os.path.join(work_dir, "model.fp32.onnx")
-    torch.onnx.export(model, sample, fp32, input_names=INPUTS, output_names=["logits"], opset_version=17,
-                      dynamo=False, dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in INPUTS}, "logits": {0: "batch"}})
+    torch.onnx.export(model, sample, fp32, input_names=INPUTS, output_names=list(outputs), opset_version=17,
+                      dynamo=False, dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in INPUTS},
+                                                  **{o: {0: "batch"} for o in outputs}})
     out = os.path.join(out_dir, "model.onnx")
     if bits == 8:
         # Per-channel: mean |dP| vs fp32 0.011 instead of 0.027 (dev). The word-embedding lookup stays
@@ -119,13 +120,13 @@ def export_quantized(model, sample, out_dir, work_dir, bits=8):
     return fp32, out
 
 
-def cross_encoder_manifest(name, task, pair_order, threshold, bits=8):
+def cross_encoder_manifest(name, task, pair_order, threshold, bits=8, output="logits"):
     """plumb-judge.json of a cross-encoder exported by export_quantized (serving/src/manifest.rs)."""
     manifest = {"name": name, "version": "1", "task": task,
             "architecture": "cross-encoder", "model": "model.onnx", "tokenizer": "tokenizer.json",
             "max_length": MAX_LENGTH,
             "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask", "token_type_ids": "token_type_ids"},
-            "output": {"name": "logits", "kind": "logits", "positive_index": 1},
+            "output": {"name": output, "kind": "logits", "positive_index": 1},
             "pooling": None, "normalize": False, "pair_order": pair_order,
             "threshold": round(threshold, 4), "score_scale": None, "window_words": WINDOW_WORDS}
     if bits == 8:

@@ -32,17 +32,17 @@ BITS = 4
 CE = os.path.join(WORK, "relevance_ce")
 
 
-def doc_scores(sess, tok, query, docs):
-    """P(relevant) of each document: the max over its windows. Batches of 32: with 4-bit weights and
-    fp32 activations a score does not depend on its batch neighbours (checked: max |d| 0 against
-    inputs run alone)."""
+def doc_scores(sess, tok, query, docs, output="logits", bs=32):
+    """P(relevant) of each document: the max over its windows. Batches of 32 suit 4-bit weights,
+    whose fp32 activations keep a score independent of its batch neighbours (checked: max |d| 0
+    against inputs run alone); dynamic int8 needs bs=1, as served."""
     owner, pairs = [], []
     for i, d in enumerate(docs):
         for w in windows(d, WINDOW_WORDS):
             owner.append(i)
             pairs.append((query, w))
     best = [0.0] * len(docs)
-    for i, p in zip(owner, ort_scores(sess, tok, pairs, bs=32)):
+    for i, p in zip(owner, ort_scores(sess, tok, pairs, bs=bs, output=output)):
         best[i] = max(best[i], float(p))
     return best
 

@@ -69,3 +69,30 @@ def load_minilm(path, n_labels=2):
     missing = m.load_state_dict({k: sd[v] for k, v in mine.items()}, strict=False)
     assert set(missing.missing_keys) == {"head.weight", "head.bias"}, missing
     return m
+
+
+class TwoHeads(Bert):
+    """The groundedness cross-encoder with a second pooler and head for context relevance on the
+    same encoder: one model file serves both judges, and git, which keeps every committed model,
+    stores one encoder instead of two. Outputs (groundedness logits, relevance logits)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rel_pool = nn.Linear(H, H)
+        self.rel_head = nn.Linear(H, 2)
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        cls = self.encode(input_ids, attention_mask, token_type_ids)[:, 0]
+        grounded = self.head(self.drop(torch.tanh(self.pool(cls))))
+        relevant = self.rel_head(self.drop(torch.tanh(self.rel_pool(cls))))
+        return grounded, relevant
+
+
+def two_heads_from(bert):
+    """A TwoHeads whose encoder and groundedness head are `bert`'s; the relevance pooler starts as
+    a copy of the groundedness one, its head fresh (seeded)."""
+    m = TwoHeads()
+    missing = m.load_state_dict(bert.state_dict(), strict=False)
+    assert set(missing.missing_keys) == {"rel_pool.weight", "rel_pool.bias", "rel_head.weight", "rel_head.bias"}
+    m.rel_pool.load_state_dict(bert.pool.state_dict())
+    return m

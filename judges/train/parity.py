@@ -53,12 +53,13 @@ def enc_dict(e):
 def cross_encoder_fixture(name, pairs, keys):
     """Scores `pairs` with models/<name>'s int8 model, one at a time, and writes its parity.json."""
     d = os.path.join(MODELS, name)
+    m = json.load(open(os.path.join(d, "plumb-judge.json")))
     tok = tokenizer()
-    scores = ort_scores(session(os.path.join(d, "model.onnx")), tok, pairs, bs=1)
+    scores = ort_scores(session(os.path.join(d, m["model"])), tok, pairs, bs=1, output=m["output"]["name"])
     cases = [{keys[0]: a, keys[1]: b, **enc_dict(tok.encode(a, b)), "score": float(p)}
              for (a, b), p in zip(pairs, scores)]
-    json.dump({"model": "model.onnx (int8)", "max_length": 128, "truncation": "longest_first",
-               "score": "softmax(logits)[1] from ONNX Runtime 1.31.1 CPU, batch of 1", "tolerance_hint": 1e-4,
+    json.dump({"model": f"{m['model']} (output {m['output']['name']})", "max_length": 128, "truncation": "longest_first",
+               "score": "softmax(output)[1] from ONNX Runtime 1.31.1 CPU, batch of 1", "tolerance_hint": 1e-4,
                "cases": cases}, open(os.path.join(d, "parity.json"), "w"), indent=1, ensure_ascii=False)
     print(name, "parity:", [round(c["score"], 4) for c in cases], [len(c["input_ids"]) for c in cases])
 

@@ -19,7 +19,7 @@ from onnx import numpy_helper
 
 from common import MINILM, MODELS, WORK
 from export import ort_scores, session
-from model import load_minilm
+from model import load_minilm, two_heads_from
 from train import collate, tokenizer
 
 torch.set_num_threads(2)
@@ -40,17 +40,21 @@ def dequantized_weights(path):
     for node in g.node:
         if node.op_type != "MatMulInteger":
             continue
-        # The quantizer names each output after the module it came from: /layers.3/ff1/MatMul_..., /pool/Gemm_..., logits_MatMul_...
-        m = re.match(r"^/(layers\.\d+/\w+|pool)/", node.output[0])
-        module = m.group(1).replace("/", ".") if m else "head"
+        # The quantizer names each output after the module it came from: /layers.3/ff1/MatMul_..., /pool/Gemm_...,
+        # logits_MatMul_... (and, in the two-head model, /rel_pool/Gemm_..., relevance_logits_MatMul_...)
+        m = re.match(r"^/(layers\.\d+/\w+|pool|rel_pool)/", node.output[0])
+        module = m.group(1).replace("/", ".") if m else (
+            "rel_head" if node.output[0].startswith("relevance_logits") else "head")
         base = node.input[1][: -len("_quantized")]
         out[f"{module}.weight"] = torch.from_numpy(deq(base).T.copy())  # ONNX [in, out] -> nn.Linear [out, in]
     return out
 
 
 def main():
-    model = load_minilm(os.path.join(MINILM, "model.safetensors"))
+    bert = load_minilm(os.path.join(MINILM, "model.safetensors"))
     weights = dequantized_weights(ONNX)
+    two_heads = "rel_head.weight" in weights
+    model = two_heads_from(bert) if two_heads else bert
     missing = set(model.state_dict()) - set(weights)
     # Frozen in training, so the base model's own: older files held it quantized, newer ones read
     # it from the base weights (export.externalize_word_embeddings).
@@ -58,7 +62,12 @@ def main():
     model.load_state_dict(weights, strict=False)
     model.eval()
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    torch.save(model.state_dict(), OUT)
+    # recovered.pt: the groundedness model alone (train.py / phase 2 continue from it);
+    # recovered_two_heads.pt as well when the file has both heads (joint.py continues from it).
+    bert.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("rel_")})
+    torch.save(bert.state_dict(), OUT)
+    if two_heads:
+        torch.save(model.state_dict(), OUT.replace(".pt", "_two_heads.pt"))
     # The recovered model's own training record, so that the metrics and card of a model trained
     # further from it still say how its first phase ran.
     info = os.path.join(WORK, "ckpt", "train_info.json")
@@ -69,7 +78,7 @@ def main():
     dev = [json.loads(l) for l in open(os.path.join(WORK, "data", "dev.jsonl"), encoding="utf-8")][:256]
     pairs = [(r["context"], r["claim"]) for r in dev]
     with torch.no_grad():
-        p = torch.softmax(model(*collate(tok.encode_batch([list(x) for x in pairs]))), -1)[:, 1].numpy()
+        p = torch.softmax(bert(*collate(tok.encode_batch([list(x) for x in pairs]))), -1)[:, 1].numpy()
     q = ort_scores(session(ONNX), tok, pairs)
     print(json.dumps({"written": OUT, "dev_pairs": len(pairs), "max_abs_vs_int8": float(np.abs(p - q).max()),
                       "mean_abs_vs_int8": float(np.abs(p - q).mean())}))
