@@ -139,7 +139,10 @@ async fn relevance_tokens_and_scores_match_python() {
         .model;
     let fixture = parity_fixture("context-relevance");
     for c in fixture["cases"].as_array().unwrap() {
-        let (query, document) = (c["query"].as_str().unwrap(), c["document"].as_str().unwrap());
+        let (query, document) = (
+            c["query"].as_str().unwrap(),
+            c["document"].as_str().unwrap(),
+        );
         // The manifest's pair order: the query first, as in training.
         let enc = model.encode_pair(query, document).unwrap();
         assert_eq!(enc.get_ids(), ids(&c["input_ids"]), "{query} / {document}");
