@@ -18,11 +18,10 @@ import numpy as np
 import torch
 
 from common import SEED, WORK
-from evaluate import auroc
 from export import best_threshold, cross_encoder_manifest, export_quantized, ort_scores, session
-from export_relevance import doc_scores
+from export_relevance import doc_scores, measure
 from model import TwoHeads
-from relevance import N_Q, build, rank_metrics
+from relevance import N_Q, build
 from train import collate, tokenizer
 
 torch.set_num_threads(2)
@@ -77,21 +76,7 @@ def main():
     r_parity = parity(model, 1, fp32, sess, tok, [(q["query"], ddocs[q["cands"][0]]) for q in rdev[:64]],
                       "relevance_logits")
     score = lambda q, docs: doc_scores(sess, tok, q, docs, output="relevance_logits", bs=1)
-    pos, neg = [], []
-    for q in rdev:
-        if q["hard"]:
-            own, hard = score(q["query"], [ddocs[q["cands"][0]], ddocs[q["hard"][0]]])
-            pos.append(own)
-            neg.append(hard)
-    rthr, rbacc = best_threshold(np.array(pos + neg), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
-    lists, pair_s, pair_y = [], [], []
-    for q in test:
-        s = score(q["query"], [tdocs[i] for i in q["cands"]])
-        lists.append(s)
-        if q["hard"]:
-            pair_s += [s[0], s[1]]
-            pair_y += [1, 0]
-    ps, py = np.array(pair_s), np.array(pair_y)
+    rthr, measured = measure(score, ddocs, rdev, tdocs, test)
     manifest = cross_encoder_manifest("plumb-context-relevance-minilm-l6", "context_relevance",
                                       ["query", "document"], rthr, output="relevance_logits")
     # The groundedness judge's file: one encoder, two heads.
@@ -99,12 +84,7 @@ def main():
     os.makedirs(R, exist_ok=True)
     json.dump(manifest, open(os.path.join(R, "plumb-judge.json"), "w"), indent=2)
     res = {"shipped": "int8 ONNX shared with groundedness (output relevance_logits), inputs run alone, "
-                      "max over 64-word windows", "bits": 8, "two_heads": True,
-           "ranking": rank_metrics(lists),
-           "pairwise_vs_hardest_bm25_negative": {
-               "auroc": auroc(ps, py), "pairs": len(py),
-               "balanced_accuracy_at_threshold": float(((ps[py == 1] >= rthr).mean() + (ps[py == 0] < rthr).mean()) / 2)},
-           "calibration": {"threshold": round(rthr, 4), "dev_balanced_accuracy": rbacc, "dev_pairs": 2 * len(pos)},
+                      "max over 64-word windows", "bits": 8, "two_heads": True, **measured,
            "parity": r_parity, "model_mb": round(os.path.getsize(int8) / 2**20, 1),
            "seconds": round(time.time() - t0, 1)}
     json.dump(res, open(os.path.join(RECORD, "relevance_export.json"), "w"), indent=1)

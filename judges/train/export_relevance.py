@@ -47,6 +47,34 @@ def doc_scores(sess, tok, query, docs, output="logits", bs=32):
     return best
 
 
+def measure(score, ddocs, dev, tdocs, test):
+    """Calibrates a relevance judge and measures it on relevance.py's lists. `score(query, docs)`
+    gives each document's P(relevant). The threshold maximises balanced accuracy on dev pairs (own
+    paragraph = relevant, the BM25-hardest other one = not); on test, the 20 candidates are ranked
+    and the same pairwise task is scored. Returns (threshold, the measurements)."""
+    pos, neg = [], []
+    for q in dev:
+        if q["hard"]:
+            own, hard = score(q["query"], [ddocs[q["cands"][0]], ddocs[q["hard"][0]]])
+            pos.append(own)
+            neg.append(hard)
+    thr, dev_bacc = best_threshold(np.array(pos + neg), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+    lists, pair_s, pair_y = [], [], []
+    for q in test:
+        s = score(q["query"], [tdocs[i] for i in q["cands"]])
+        lists.append(s)
+        if q["hard"]:
+            pair_s += [s[0], s[1]]
+            pair_y += [1, 0]
+    ps, py = np.array(pair_s), np.array(pair_y)
+    return thr, {
+        "ranking": rank_metrics(lists),
+        "pairwise_vs_hardest_bm25_negative": {
+            "auroc": auroc(ps, py), "pairs": len(py),
+            "balanced_accuracy_at_threshold": float(((ps[py == 1] >= thr).mean() + (ps[py == 0] < thr).mean()) / 2)},
+        "calibration": {"threshold": round(thr, 4), "dev_balanced_accuracy": dev_bacc, "dev_pairs": 2 * len(pos)}}
+
+
 def main():
     t0 = time.time()
     model = load_minilm(os.path.join(MINILM, "model.safetensors"))
@@ -68,32 +96,11 @@ def main():
     parity = {"max_abs_torch_vs_ort_fp32": float(np.abs(ref - p32).max()),
               "max_abs_fp32_vs_quantized": float(np.abs(p32 - pq).max()),
               "mean_abs_fp32_vs_quantized": float(np.abs(p32 - pq).mean())}
-    # threshold: own paragraph (relevant) vs the BM25-hardest other paragraph (irrelevant), dev lists
-    pos, neg = [], []
-    for q in dev:
-        if q["hard"]:
-            own, hard = doc_scores(sess, tok, q["query"], [ddocs[q["cands"][0]], ddocs[q["hard"][0]]])
-            pos.append(own)
-            neg.append(hard)
-    thr, dev_bacc = best_threshold(np.array(pos + neg), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
-    # test: ranking over the 20 candidates, and the same pairwise task as on dev
-    lists, pair_s, pair_y = [], [], []
-    for q in test:
-        s = doc_scores(sess, tok, q["query"], [tdocs[i] for i in q["cands"]])
-        lists.append(s)
-        if q["hard"]:
-            pair_s += [s[0], s[1]]
-            pair_y += [1, 0]
-    ps, py = np.array(pair_s), np.array(pair_y)
+    thr, measured = measure(lambda q, docs: doc_scores(sess, tok, q, docs), ddocs, dev, tdocs, test)
     manifest = cross_encoder_manifest("plumb-context-relevance-minilm-l6", "context_relevance",
                                       ["query", "document"], thr, bits=BITS)
     json.dump(manifest, open(os.path.join(OUT, "plumb-judge.json"), "w"), indent=2)
-    res = {"shipped": f"{BITS}-bit ONNX, batches of 32, max over 64-word windows", "bits": BITS,
-           "ranking": rank_metrics(lists),
-           "pairwise_vs_hardest_bm25_negative": {
-               "auroc": auroc(ps, py), "pairs": len(py),
-               "balanced_accuracy_at_threshold": float(((ps[py == 1] >= thr).mean() + (ps[py == 0] < thr).mean()) / 2)},
-           "calibration": {"threshold": round(thr, 4), "dev_balanced_accuracy": dev_bacc, "dev_pairs": 2 * len(pos)},
+    res = {"shipped": f"{BITS}-bit ONNX, batches of 32, max over 64-word windows", "bits": BITS, **measured,
            "parity": parity, "model_mb": round(os.path.getsize(q4) / 2**20, 1),
            "seconds": round(time.time() - t0, 1)}
     json.dump(res, open(os.path.join(CE, "export.json"), "w"), indent=1)
