@@ -20,7 +20,7 @@ import torch
 from common import MINILM, SEED, WORK
 from model import load_minilm, two_heads_from
 from relevance_ce import train_pairs
-from train import batches, collate, tokenizer
+from train import batches, collate, fit, tokenizer
 
 torch.set_num_threads(2)
 torch.manual_seed(SEED)
@@ -68,29 +68,14 @@ def main():
     else:
         bert.load_state_dict(init)
         model = two_heads_from(bert)
-    model.word.weight.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
-    steps, warm = len(plan), max(1, int(0.06 * len(plan)))
-    model.train()
-    seen, done = 0, 0
-    for step, b in enumerate(plan):
-        prog = max(step / steps, (time.time() - t0) / BUDGET)
-        for g in opt.param_groups:
-            g["lr"] = LR * min((step + 1) / warm, max(0.0, 1 - prog))
-        task = b[0][0]["task"]
+    steps = len(plan)
+
+    def loss_of(b):
+        task = b[0][0]["task"]  # 0 groundedness, 1 relevance: the head this batch trains
         ids, mask, typ, y = collate([e for _, e in b], [r["label"] for r, _ in b])
-        loss = torch.nn.functional.cross_entropy(model(ids, mask, typ)[task], y)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        seen, done = seen + len(b), step + 1
-        if step % 20 == 0:
-            print(f"step {step + 1}/{steps} task {task} loss {loss.item():.4f} "
-                  f"{seen / (time.time() - t0):.1f} pairs/s", flush=True)
-        if time.time() - t0 > BUDGET:
-            break
+        return torch.nn.functional.cross_entropy(model(ids, mask, typ)[task], y), len(b)
+
+    seen, done = fit(model, plan, loss_of, LR, BUDGET, t0)
     torch.save(model.state_dict(), os.path.join(WORK, "ckpt", "joint.pt"))
     info = {"init": INIT, "groundedness_pairs": len(g_rows), "groundedness_file": os.path.basename(g_path),
             "relevance_pairs": len(r_rows), "pairs_seen": seen, "steps_done": done, "steps_planned": steps,

@@ -23,7 +23,7 @@ from common import MINILM, SEED, WINDOW_WORDS, WORK, halueval_items, windows
 from model import load_minilm
 from relevance import BM25, build, doc_score, rank_metrics, words
 from evaluate import BiEncoder
-from train import BATCH, batches, collate, tokenizer
+from train import BATCH, batches, collate, fit, tokenizer
 
 torch.set_num_threads(2)
 torch.manual_seed(SEED)
@@ -60,29 +60,13 @@ def train(rows):
     encs = tok.encode_batch([(r["q"], r["d"]) for r in rows])
     plan = batches(rows, encs, random.Random(SEED))
     model = load_minilm(os.path.join(MINILM, "model.safetensors"))
-    model.word.weight.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
     t0, steps = time.time(), len(plan)
-    warm = max(1, int(0.06 * steps))
-    model.train()
-    seen, done = 0, 0
-    for step, b in enumerate(plan):
-        prog = max(step / steps, (time.time() - t0) / BUDGET)
-        for g in opt.param_groups:
-            g["lr"] = LR * min((step + 1) / warm, max(0.0, 1 - prog))
+
+    def loss_of(b):
         ids, mask, typ, y = collate([encs[i] for i in b], [rows[i]["label"] for i in b])
-        loss = torch.nn.functional.cross_entropy(model(ids, mask, typ), y)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        seen, done = seen + len(b), step + 1
-        if step % 20 == 0:
-            print(f"step {step + 1}/{steps} loss {loss.item():.4f} {seen / (time.time() - t0):.1f} pairs/s", flush=True)
-        if time.time() - t0 > BUDGET:
-            break
-    model.eval()
+        return torch.nn.functional.cross_entropy(model(ids, mask, typ), y), len(b)
+
+    seen, done = fit(model, plan, loss_of, LR, BUDGET, t0)
     return model, {"train_pairs": len(rows), "pairs_seen": seen, "steps_done": done, "steps_planned": steps,
                    "batch": BATCH, "lr": LR, "seconds": round(time.time() - t0, 1),
                    "stopped_by_budget": done < steps}

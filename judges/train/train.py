@@ -56,6 +56,35 @@ def batches(rows, encs, rng):
     return out
 
 
+def fit(model, plan, loss_of, lr, budget, t0):
+    """Trains `model` over `plan`, one step per item, as the relevance and two-head models are
+    trained: word embeddings frozen, AdamW (weight decay 0.01), 6 % warmup then linear decay on
+    max(step share, share of the time budget counted from t0), gradients clipped at 1.0; stops at
+    the budget. `loss_of(item)` gives (loss, pairs in the item). Returns (pairs seen, steps done)."""
+    model.word.weight.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    steps, warm = len(plan), max(1, int(0.06 * len(plan)))
+    model.train()
+    seen, done = 0, 0
+    for step, item in enumerate(plan):
+        prog = max(step / steps, (time.time() - t0) / budget)
+        for g in opt.param_groups:
+            g["lr"] = lr * min((step + 1) / warm, max(0.0, 1 - prog))
+        loss, pairs = loss_of(item)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        seen, done = seen + pairs, step + 1
+        if step % 20 == 0:
+            print(f"step {step + 1}/{steps} loss {loss.item():.4f} {seen / (time.time() - t0):.1f} pairs/s", flush=True)
+        if time.time() - t0 > budget:
+            break
+    model.eval()
+    return seen, done
+
+
 def main():
     t0 = time.time()
     rows = [json.loads(l) for l in open(os.path.join(WORK, "data", DATA), encoding="utf-8")]
