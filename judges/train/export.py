@@ -27,6 +27,8 @@ INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 def session(path):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
+    # As in serving/src/model.rs: int8 scores must not depend on whether the CPU has AVX-512 VNNI.
+    so.add_session_config_entry("session.x64quantprecision", "1")
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 

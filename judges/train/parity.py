@@ -3,8 +3,8 @@ tokenizer and the model, no sentence splitting or windowing).
 
 models/groundedness/parity.json: 16 (context, claim) pairs; models/context-relevance/parity.json:
 (query, document) pairs. Each case holds the ids the Python `tokenizers` library produces
-(truncation 128 longest_first, no padding, as in training) and the int8 ONNX Runtime score,
-softmax(logits)[1] with the input run alone."""
+(truncation 128 longest_first, no padding, as in training) and the ONNX Runtime score,
+softmax(logits)[1] with the input run alone, and how far the Rust server's score may be from it."""
 import json
 import os
 
@@ -50,8 +50,17 @@ def enc_dict(e):
     return {"input_ids": e.ids, "attention_mask": e.attention_mask, "token_type_ids": e.type_ids}
 
 
-def cross_encoder_fixture(name, pairs, keys):
-    """Scores `pairs` with models/<name>'s int8 model, one at a time, and writes its parity.json."""
+# Dynamically quantized (int8) models quantize each input's activations from its float min/max,
+# and float kernels differ between CPUs (AVX2, AVX-512), so a rounding can land one step apart:
+# the same file scored the groundedness fixture up to 7.0e-4 apart on an AVX-512 VNNI machine
+# and an AVX2-only one (both with session.x64quantprecision). Weight-only 4-bit models compute in
+# float and stay within 1e-4. A bug in tokens, masks or outputs moves scores by far more.
+INT8_TOLERANCE = 2e-3
+FLOAT_TOLERANCE = 1e-4
+
+
+def cross_encoder_fixture(name, pairs, keys, tolerance):
+    """Scores `pairs` with models/<name>'s shipped model, one at a time, and writes its parity.json."""
     d = os.path.join(MODELS, name)
     m = json.load(open(os.path.join(d, "plumb-judge.json")))
     tok = tokenizer()
@@ -59,13 +68,13 @@ def cross_encoder_fixture(name, pairs, keys):
     cases = [{keys[0]: a, keys[1]: b, **enc_dict(tok.encode(a, b)), "score": float(p)}
              for (a, b), p in zip(pairs, scores)]
     json.dump({"model": f"{m['model']} (output {m['output']['name']})", "max_length": 128, "truncation": "longest_first",
-               "score": "softmax(output)[1] from ONNX Runtime 1.31.1 CPU, batch of 1", "tolerance_hint": 1e-4,
+               "score": "softmax(output)[1] from ONNX Runtime 1.31.1 CPU, batch of 1", "tolerance": tolerance,
                "cases": cases}, open(os.path.join(d, "parity.json"), "w"), indent=1, ensure_ascii=False)
     print(name, "parity:", [round(c["score"], 4) for c in cases], [len(c["input_ids"]) for c in cases])
 
 
 def grounded():
-    cross_encoder_fixture("groundedness", PAIRS, ("context", "claim"))
+    cross_encoder_fixture("groundedness", PAIRS, ("context", "claim"), INT8_TOLERANCE)
 
 
 def relevance():
@@ -74,7 +83,8 @@ def relevance():
     docs = ["The Oberoi Group is a hotel company with its head office in Delhi, founded by Mohan Singh Oberoi.",
             CTX, "", "The API returns HTTP 429 when the rate limit of 100 requests/minute is exceeded.",
             "Café Müller serves crêpes — naïve façade, 東京 branch opened in 2019.", LONG_CTX]
-    cross_encoder_fixture("context-relevance", [(q, d) for q in qs for d in docs], ("query", "document"))
+    cross_encoder_fixture("context-relevance", [(q, d) for q in qs for d in docs], ("query", "document"),
+                          FLOAT_TOLERANCE)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,14 @@ fn parity_fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// How far a score may be from the fixture's: written by judges/train/parity.py, which says why
+/// int8 models get more room than float ones.
+fn tolerance(fixture: &serde_json::Value) -> f32 {
+    fixture["tolerance"]
+        .as_f64()
+        .expect("parity.json has a tolerance") as f32
+}
+
 fn ids(v: &serde_json::Value) -> Vec<u32> {
     v.as_array()
         .unwrap()
@@ -159,7 +167,7 @@ async fn relevance_tokens_and_scores_match_python() {
         let got = model.infer(&[&enc]).unwrap()[0][0];
         let want = c["score"].as_f64().unwrap() as f32;
         assert!(
-            (got - want).abs() < 1e-4,
+            (got - want).abs() < tolerance(&fixture),
             "{query} / {document}: {got} vs {want}"
         );
     }
@@ -188,7 +196,11 @@ async fn groundedness_tokens_and_scores_match_python() {
     for (c, enc) in cases.iter().zip(&encodings) {
         let got = model.infer(&[enc]).unwrap()[0][0];
         let want = c["score"].as_f64().unwrap() as f32;
-        assert!((got - want).abs() < 1e-4, "{}: {got} vs {want}", c["claim"]);
+        assert!(
+            (got - want).abs() < tolerance(&fixture),
+            "{}: {got} vs {want}",
+            c["claim"]
+        );
     }
     // Through the batcher, concurrently: the manifest caps this model's batches at one input
     // (int8 dynamic quantization scales activations over the whole batch), so scores stay
