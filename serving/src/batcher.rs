@@ -1,11 +1,11 @@
 //! Dynamic batching: concurrent requests' inputs are gathered for up to `max_wait` (or until a
 //! batch is full), sorted by length so each batch pads little, and run batch by batch on one
-//! worker thread. The queue is bounded: past `queue_capacity` waiting inputs a request is
+//! worker thread per lane of the model (see `model`'s doc). The queue is bounded: past `queue_capacity` waiting inputs a request is
 //! refused whole (the API answers 429) instead of waiting without limit.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokenizers::Encoding;
@@ -63,20 +63,23 @@ pub struct Batcher {
 impl Batcher {
     pub fn start(model: Arc<OnnxModel>, config: BatcherConfig) -> Batcher {
         let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
         let queued = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(BatchStats::default());
-        let worker = Worker {
-            model,
-            rx,
-            queued: queued.clone(),
-            stats: stats.clone(),
-            max_batch: config.max_batch.max(1),
-            max_wait: Duration::from_millis(config.max_wait_ms),
-        };
-        std::thread::Builder::new()
-            .name("judge-batcher".into())
-            .spawn(move || worker.run())
-            .expect("spawn the batching thread");
+        for lane in 0..model.lanes() {
+            let worker = Worker {
+                model: model.clone(),
+                rx: rx.clone(),
+                queued: queued.clone(),
+                stats: stats.clone(),
+                max_batch: config.max_batch.max(1),
+                max_wait: Duration::from_millis(config.max_wait_ms),
+            };
+            std::thread::Builder::new()
+                .name(format!("judge-batcher-{lane}"))
+                .spawn(move || worker.run())
+                .expect("spawn the batching thread");
+        }
         Batcher {
             tx,
             queued,
@@ -129,7 +132,8 @@ impl Batcher {
 
 struct Worker {
     model: Arc<OnnxModel>,
-    rx: mpsc::Receiver<Job>,
+    /// Shared by the lanes' workers: one gathers a batch while the others run theirs.
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     queued: Arc<AtomicUsize>,
     stats: Arc<BatchStats>,
     max_batch: usize,
@@ -138,29 +142,38 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
-        while let Ok(first) = self.rx.recv() {
-            let mut jobs = vec![first];
-            let deadline = Instant::now() + self.max_wait;
-            while jobs.len() < self.max_batch {
-                match self
-                    .rx
-                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                {
-                    Ok(job) => jobs.push(job),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            }
-            // Whatever else is already waiting joins, up to a few batches, so that sorting by
-            // length has something to sort.
-            while jobs.len() < self.max_batch * 4 {
-                match self.rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
+        while let Some(jobs) = self.gather() {
             self.run_sorted(jobs);
         }
+    }
+
+    /// The next jobs to run, or `None` once every sender is gone.
+    fn gather(&self) -> Option<Vec<Job>> {
+        let rx = self.rx.lock().expect("batcher queue lock");
+        let mut jobs = vec![rx.recv().ok()?];
+        let deadline = Instant::now() + self.max_wait;
+        while jobs.len() < self.max_batch {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(job) => jobs.push(job),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Whatever else is already waiting joins, up to a few batches, so that sorting by
+        // length has something to sort. Inputs run one at a time have nothing to sort, and
+        // are left to the other lanes.
+        let most = if self.max_batch > 1 {
+            self.max_batch * 4
+        } else {
+            1
+        };
+        while jobs.len() < most {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        Some(jobs)
     }
 
     fn run_sorted(&self, mut jobs: Vec<Job>) {

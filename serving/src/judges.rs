@@ -29,7 +29,8 @@ pub struct JudgeConfig {
     /// libonnxruntime; `ORT_DYLIB_PATH` or `.tools/onnxruntime/` when unset.
     pub onnxruntime: Option<PathBuf>,
     pub device: Device,
-    /// Intra-op threads on CPU; 0 = one per core.
+    /// Threads per model on CPU; 0 = one per core. A model that runs one input at a time gets
+    /// that many single-threaded sessions instead of one session of that many threads.
     pub threads: usize,
     pub batching: BatcherConfig,
     /// Largest text accepted in one field, in bytes.

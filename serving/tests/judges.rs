@@ -39,6 +39,21 @@ const DOCUMENTS: &[&str] = &[
     "A good sourdough needs a mature starter, flour, water and salt.",
 ];
 
+#[test]
+fn a_model_run_one_input_at_a_time_gets_a_lane_per_thread() {
+    let j = judges(32);
+    // The groundedness manifest caps batches at one input (int8), the relevance one does not.
+    let grounded = &j.judge(plumb_serving::Task::Groundedness).unwrap().model;
+    assert_eq!(grounded.manifest.max_batch, Some(1));
+    assert_eq!(grounded.lanes(), 2);
+    let relevance = &j
+        .judge(plumb_serving::Task::ContextRelevance)
+        .unwrap()
+        .model;
+    assert_eq!(relevance.manifest.max_batch, None);
+    assert_eq!(relevance.lanes(), 1);
+}
+
 #[tokio::test]
 async fn relevance_ranks_documents_about_the_query_first() {
     let j = judges(32);
