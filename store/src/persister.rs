@@ -155,24 +155,43 @@ fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, Vec
 }
 
 /// Free text: prompts, outputs, log bodies, and attribute values (which hold the rest of the
-/// messages that are not stored once).
-const TEXT_COLUMNS: &[&[&str]] = &[
-    &["input_text"],
-    &["output_text"],
-    &["body"],
-    &["span_attributes", "entries", "values"],
-    &["log_attributes", "entries", "values"],
-    &["retrieval_documents", "list", "item", "content"],
+/// messages that are not stored once), each with the byte size its data pages fill to.
+///
+/// Prompts repeat system prompts and retrieved passages that a 4 MiB zstd window finds, so their
+/// pages are large. Outputs are mostly unique text that compresses about as well in small pages,
+/// and small pages let a query that wants a few rows' outputs (JSON failures of a route, one
+/// trace) decompress only those rows' neighbours instead of 8k rows' worth. (Parquet checks the
+/// limit after every 1,024 rows it writes, so a page holds at least that many.)
+const TEXT_COLUMNS: &[(&[&str], usize)] = &[
+    (&["input_text"], LARGE_TEXT_PAGE_BYTES),
+    (&["output_text"], SMALL_TEXT_PAGE_BYTES),
+    (&["body"], LARGE_TEXT_PAGE_BYTES),
+    (
+        &["span_attributes", "entries", "values"],
+        LARGE_TEXT_PAGE_BYTES,
+    ),
+    (
+        &["log_attributes", "entries", "values"],
+        LARGE_TEXT_PAGE_BYTES,
+    ),
+    (
+        &["retrieval_documents", "list", "item", "content"],
+        LARGE_TEXT_PAGE_BYTES,
+    ),
 ];
+
+const LARGE_TEXT_PAGE_BYTES: usize = 4 << 20;
+const SMALL_TEXT_PAGE_BYTES: usize = 128 << 10;
 
 /// Nested timestamps that are worth delta encoding like the top-level ones.
 const NESTED_TIME_COLUMNS: &[&[&str]] = &[&["events", "list", "item", "time"]];
 
 /// Parquet writer settings of every file Plumb writes.
 ///
-/// Measured on the benchmark's GenAI spans (docs/benchmarks.md): text in zstd level 3 with
-/// 4 MiB pages takes ~30% fewer bytes than level 1 with 1 MiB pages, at about the same encoding
-/// time, because prompts share system prompts and retrieved passages that a longer window finds.
+/// Measured on the benchmark's GenAI spans (docs/benchmarks.md): prompts in zstd level 3 with
+/// 4 MiB pages take ~30% fewer bytes than level 1 with 1 MiB pages, at about the same encoding
+/// time, because they share system prompts and retrieved passages that a longer window finds
+/// (outputs keep small pages, see [`TEXT_COLUMNS`]).
 /// Timestamps are delta encoded (start times are sorted within a service and route) and doubles byte-stream
 /// split, since random latencies defeat dictionaries.
 ///
@@ -211,7 +230,7 @@ pub fn writer_properties(table: Table, rows: usize) -> WriterProperties {
             .set_column_bloom_filter_enabled(ColumnPath::from(*c), true)
             .set_column_bloom_filter_max_ndv(ColumnPath::from(*c), distinct);
     }
-    for parts in TEXT_COLUMNS {
+    for (parts, page_bytes) in TEXT_COLUMNS {
         if schema.field_with_name(parts[0]).is_err() {
             continue;
         }
@@ -223,7 +242,7 @@ pub fn writer_properties(table: Table, rows: usize) -> WriterProperties {
                 col.clone(),
                 Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")),
             )
-            .set_column_data_page_size_limit(col.clone(), 4 << 20)
+            .set_column_data_page_size_limit(col.clone(), *page_bytes)
             // Min/max of prompts prune nothing.
             .set_column_statistics_enabled(col, EnabledStatistics::None);
     }
@@ -328,6 +347,57 @@ mod tests {
     use super::*;
     use crate::records::{logs_batch, LogRecord};
     use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn output_text_pages_are_small_and_prompt_pages_large() {
+        use crate::records::{spans_batch, GenAiFields, SpanRecord};
+        use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let text = |i: i64, what: &str| format!("{what} {i}: {}", "lorem ipsum dolor ".repeat(55));
+        let rows: Vec<SpanRecord> = (0..8_000_i64)
+            .map(|i| SpanRecord {
+                project: "p".into(),
+                trace_id: format!("{i:032x}"),
+                span_id: format!("{i:016x}"),
+                service_name: "svc".into(),
+                span_name: "chat".into(),
+                span_kind: "CLIENT",
+                start_time_unix_nano: 1_000_000 + i,
+                end_time_unix_nano: 2_000_000 + i,
+                status_code: "OK",
+                gen_ai: GenAiFields {
+                    input_text: Some(text(i, "prompt")),
+                    output_text: Some(text(i, "answer")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        let files = persist(&store, Table::Spans, "p", &[spans_batch(&rows).unwrap()])
+            .await
+            .unwrap();
+        let path = ObjectPath::from(files[0].file.path.as_str());
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&bytes)
+            .unwrap();
+        // Leaf columns, not Arrow fields: nested fields before these hold several leaves.
+        let leaves = meta.file_metadata().schema_descr();
+        let pages = |column: &str| {
+            let i = (0..leaves.num_columns())
+                .find(|&i| leaves.column(i).path().string() == column)
+                .unwrap();
+            meta.offset_index().expect("offset index written")[0][i]
+                .page_locations()
+                .len()
+        };
+        // ~1 KB a row, 8k rows: about 8 MB of each text. Parquet checks a page's size after each
+        // 1,024 rows it writes, so every such step closes a 128 KiB output page (8 pages), while
+        // prompt pages fill to 4 MiB (2 or 3).
+        assert!(pages("output_text") >= 7, "{} pages", pages("output_text"));
+        assert!(pages("input_text") <= 3, "{} pages", pages("input_text"));
+    }
 
     #[tokio::test]
     async fn pages_of_numbers_and_ids_hold_at_most_page_rows() {
