@@ -211,7 +211,7 @@ pub fn writer_properties(table: Table, rows: usize) -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // A point lookup (one trace) decompresses, in every column it returns, the page that
         // holds its rows: pages of 8k rows keep that to ~64 KB for numbers and ids instead of a
-        // whole column chunk. Text pages still fill to their 4 MiB byte limit first.
+        // whole column chunk. Text pages may close first, at their byte limit (`TEXT_COLUMNS`).
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_sorting_columns(Some(
             table
