@@ -348,91 +348,72 @@ mod tests {
     use crate::records::{logs_batch, LogRecord};
     use object_store::memory::InMemory;
 
-    #[tokio::test]
-    async fn output_text_pages_are_small_and_prompt_pages_large() {
-        use crate::records::{spans_batch, GenAiFields, SpanRecord};
+    /// A span of service "svc" whose ids and times follow `i`.
+    fn span_row(i: i64) -> crate::records::SpanRecord {
+        crate::records::SpanRecord {
+            project: "p".into(),
+            trace_id: format!("{i:032x}"),
+            span_id: format!("{i:016x}"),
+            service_name: "svc".into(),
+            span_name: "chat".into(),
+            span_kind: "CLIENT",
+            start_time_unix_nano: 1_000_000 + i,
+            end_time_unix_nano: 2_000_000 + i * 7,
+            status_code: "OK",
+            ..Default::default()
+        }
+    }
+
+    /// Persists `rows` as one file and gives its number of data pages per leaf column path.
+    async fn pages_per_column(
+        rows: &[crate::records::SpanRecord],
+    ) -> std::collections::HashMap<String, usize> {
         use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let text = |i: i64, what: &str| format!("{what} {i}: {}", "lorem ipsum dolor ".repeat(55));
-        let rows: Vec<SpanRecord> = (0..8_000_i64)
-            .map(|i| SpanRecord {
-                project: "p".into(),
-                trace_id: format!("{i:032x}"),
-                span_id: format!("{i:016x}"),
-                service_name: "svc".into(),
-                span_name: "chat".into(),
-                span_kind: "CLIENT",
-                start_time_unix_nano: 1_000_000 + i,
-                end_time_unix_nano: 2_000_000 + i,
-                status_code: "OK",
-                gen_ai: GenAiFields {
-                    input_text: Some(text(i, "prompt")),
-                    output_text: Some(text(i, "answer")),
-                    ..Default::default()
-                },
-                ..Default::default()
-            })
-            .collect();
-        let files = persist(&store, Table::Spans, "p", &[spans_batch(&rows).unwrap()])
-            .await
-            .unwrap();
+        let batch = crate::records::spans_batch(rows).unwrap();
+        let files = persist(&store, Table::Spans, "p", &[batch]).await.unwrap();
         let path = ObjectPath::from(files[0].file.path.as_str());
         let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
         let meta = ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Required)
             .parse_and_finish(&bytes)
             .unwrap();
-        // Leaf columns, not Arrow fields: nested fields before these hold several leaves.
+        // Leaf columns, not Arrow fields: a nested field holds several leaves.
         let leaves = meta.file_metadata().schema_descr();
-        let pages = |column: &str| {
-            let i = (0..leaves.num_columns())
-                .find(|&i| leaves.column(i).path().string() == column)
-                .unwrap();
-            meta.offset_index().expect("offset index written")[0][i]
-                .page_locations()
-                .len()
-        };
+        let offsets = &meta.offset_index().expect("offset index written")[0];
+        (0..leaves.num_columns())
+            .map(|i| {
+                let pages = offsets[i].page_locations().len();
+                (leaves.column(i).path().string(), pages)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn output_text_pages_are_small_and_prompt_pages_large() {
+        let text = |i: i64, what: &str| format!("{what} {i}: {}", "lorem ipsum dolor ".repeat(55));
+        let rows: Vec<_> = (0..8_000_i64)
+            .map(|i| {
+                let mut row = span_row(i);
+                row.gen_ai.input_text = Some(text(i, "prompt"));
+                row.gen_ai.output_text = Some(text(i, "answer"));
+                row
+            })
+            .collect();
+        let pages = pages_per_column(&rows).await;
         // ~1 KB a row, 8k rows: about 8 MB of each text. Parquet checks a page's size after each
         // 1,024 rows it writes, so every such step closes a 128 KiB output page (8 pages), while
         // prompt pages fill to 4 MiB (2 or 3).
-        assert!(pages("output_text") >= 7, "{} pages", pages("output_text"));
-        assert!(pages("input_text") <= 3, "{} pages", pages("input_text"));
+        assert!(pages["output_text"] >= 7, "{pages:?}");
+        assert!(pages["input_text"] <= 3, "{pages:?}");
     }
 
     #[tokio::test]
     async fn pages_of_numbers_and_ids_hold_at_most_page_rows() {
-        use crate::records::{spans_batch, SpanRecord};
-        use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let rows: Vec<SpanRecord> = (0..20_000_i64)
-            .map(|i| SpanRecord {
-                project: "p".into(),
-                trace_id: format!("{i:032x}"),
-                span_id: format!("{i:016x}"),
-                service_name: "svc".into(),
-                span_name: "chat".into(),
-                span_kind: "CLIENT",
-                start_time_unix_nano: 1_000_000 + i,
-                end_time_unix_nano: 2_000_000 + i * 7,
-                status_code: "OK",
-                ..Default::default()
-            })
-            .collect();
-        let files = persist(&store, Table::Spans, "p", &[spans_batch(&rows).unwrap()])
-            .await
-            .unwrap();
-        let path = ObjectPath::from(files[0].file.path.as_str());
-        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
-        let meta = ParquetMetaDataReader::new()
-            .with_page_index_policy(PageIndexPolicy::Required)
-            .parse_and_finish(&bytes)
-            .unwrap();
-        let schema = Table::Spans.schema();
-        let offsets = meta.offset_index().expect("offset index written");
+        let rows: Vec<_> = (0..20_000_i64).map(span_row).collect();
+        let pages = pages_per_column(&rows).await;
         for column in ["trace_id", "duration_ms", "end_time"] {
-            let i = schema.index_of(column).unwrap();
-            let pages = offsets[0][i].page_locations().len();
-            assert!(pages >= 20_000 / PAGE_ROWS, "{column}: {pages} pages");
+            assert!(pages[column] >= 20_000 / PAGE_ROWS, "{column}: {pages:?}");
         }
     }
 
