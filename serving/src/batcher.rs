@@ -1,7 +1,8 @@
 //! Dynamic batching: concurrent requests' inputs are gathered for up to `max_wait` (or until a
 //! batch is full), sorted by length so each batch pads little, and run batch by batch on one
-//! worker thread per lane of the model (see `model`'s doc). The queue is bounded: past `queue_capacity` waiting inputs a request is
-//! refused whole (the API answers 429) instead of waiting without limit.
+//! worker thread per lane of the model (see `model`'s doc). The queue is bounded: past
+//! `queue_capacity` waiting inputs a request is refused whole (the API answers 429) instead of
+//! waiting without limit.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
