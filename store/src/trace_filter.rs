@@ -19,8 +19,10 @@ use crate::error::{Result, StoreError};
 use crate::schema::TRACE_ID;
 
 /// False-positive rate the filters are built for: at ~70 files a day, one needless file open
-/// per 1.5 days of data searched.
-const FPP: f64 = 0.01;
+/// per 15 days of data searched. (At 0.01, a lookup over the benchmark's day of 67 files opened
+/// a needless file about every other time. 0.001 takes ~15 bits per trace id instead of ~10:
+/// about 6 MB of memory for a day of 10 M spans in 3.4 M traces.)
+const FPP: f64 = 0.001;
 
 /// A bloom filter of the trace ids in one file. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -130,8 +132,10 @@ mod tests {
         let false_hits = (5_000..105_000)
             .filter(|&i| f.might_contain(&id(i)))
             .count();
-        assert!(false_hits < 3_000, "{false_hits} false positives in 100k");
-        // Folding shrank a filter sized for 50k ids to what 5k ids need.
-        assert!(f.to_bytes().unwrap().len() <= 16 << 10);
+        assert!(false_hits < 500, "{false_hits} false positives in 100k");
+        // Folding shrank a filter sized for 50k ids (128 KiB) to what 5k ids need (16 KiB and
+        // a header).
+        let bytes = f.to_bytes().unwrap().len();
+        assert!(bytes <= 17 << 10, "{bytes} bytes");
     }
 }
