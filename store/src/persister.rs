@@ -162,9 +162,10 @@ fn sorted_by_hour(table: Table, batches: &[RecordBatch]) -> Result<Vec<(i64, Vec
 /// and small pages let a query that wants a few rows (JSON failures of a route, one trace)
 /// decompress only those rows' neighbours instead of megabytes of other rows. Attribute values
 /// sit between: on the benchmark's day they took 7.5 % more bytes in 128 KiB pages than in
-/// 4 MiB ones (1.4 % of all bytes, more than the size target allows), so they get 1 MiB pages:
-/// a trace lookup decompresses a quarter of what it did. (Parquet checks the limit after every
-/// 1,024 rows it writes, so a page holds at least that many.)
+/// 4 MiB ones (1.4 % of all bytes, more than the size target allows), but 0.3 % fewer in 1 MiB
+/// pages, of which a trace lookup decompresses a quarter as much (docs/benchmarks.md, run I).
+/// (Parquet checks the limit after every 1,024 rows it writes, so a page holds at least that
+/// many.)
 const TEXT_COLUMNS: &[(&[&str], usize)] = &[
     (&["input_text"], LARGE_TEXT_PAGE_BYTES),
     (&["output_text"], SMALL_TEXT_PAGE_BYTES),
