@@ -196,7 +196,7 @@ const NESTED_TIME_COLUMNS: &[&[&str]] = &[&["events", "list", "item", "time"]];
 /// Measured on the benchmark's GenAI spans (docs/benchmarks.md): prompts in zstd level 3 with
 /// 4 MiB pages take ~30% fewer bytes than level 1 with 1 MiB pages, at about the same encoding
 /// time, because they share system prompts and retrieved passages that a longer window finds
-/// (outputs keep small pages, see [`TEXT_COLUMNS`]).
+/// (outputs and attribute values keep smaller pages, see [`TEXT_COLUMNS`]).
 /// Timestamps are delta encoded (start times are sorted within a service and route) and doubles byte-stream
 /// split, since random latencies defeat dictionaries.
 ///
