@@ -527,6 +527,24 @@ mod tests {
         assert_eq!(store.sql("p", &one).await.unwrap().num_rows(), 1);
     }
 
+    #[tokio::test]
+    async fn file_footers_are_parsed_once_and_kept_for_later_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        for flush in 0..2 {
+            store
+                .write(Table::Spans, "p", spans("p", 100, flush * 1000))
+                .await
+                .unwrap();
+            store.flush().await.unwrap();
+        }
+        assert_eq!(store.query_engine().cached_footers(), 0);
+        assert_eq!(count(&store, "p").await, 200);
+        assert_eq!(store.query_engine().cached_footers(), 2);
+        assert_eq!(count(&store, "p").await, 200);
+        assert_eq!(store.query_engine().cached_footers(), 2);
+    }
+
     /// Requests per route from the rollups, sorted.
     async fn rolled_up_requests(store: &Store, route: Option<&str>) -> Option<Vec<(String, u64)>> {
         let rows = store.span_rollups("p", route, 0, i64::MAX).await.unwrap()?;

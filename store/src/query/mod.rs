@@ -122,7 +122,7 @@ impl QueryEngine {
     pub fn context(&self, project: &str) -> Result<SessionContext, QueryError> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
-            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+            .with_target_partitions(cpu_count());
         {
             let opts = config.options_mut();
             // Decode only the rows that pass the filters: a trace lookup must not decode every
@@ -156,6 +156,11 @@ impl QueryEngine {
         Ok(ctx)
     }
 
+    /// How many files' footers the shared metadata cache holds.
+    pub fn cached_footers(&self) -> usize {
+        self.metadata_cache.len()
+    }
+
     /// Runs one read-only statement for `project`.
     pub async fn sql(&self, project: &str, sql: &str) -> Result<QueryOutput, QueryError> {
         check_read_only(sql)?;
@@ -179,6 +184,13 @@ impl QueryEngine {
             Ok(Ok(out)) => Ok(out),
         }
     }
+}
+
+/// The CPUs this process may use, read once: the standard library re-reads the cgroup's quota
+/// files on every call, which was a visible part of a trivial query's cost.
+fn cpu_count() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 fn url_for_store() -> url::Url {

@@ -16,6 +16,7 @@ use datafusion::common::config::TableParquetOptions;
 use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -108,17 +109,26 @@ impl TableProvider for PlumbTable {
                 global: state.config_options().execution.parquet.clone(),
                 ..Default::default()
             };
-            let mut source = ParquetSource::new(schema.clone()).with_table_parquet_options(options);
+            let store_url = ObjectStoreUrl::parse(STORE_URL)?;
+            // DataFusion reads footers through the runtime's metadata cache only with this
+            // factory (its listing tables set it; a hand-built source does not): without it,
+            // every query parsed every file's footer and page index again.
+            let readers = CachedParquetFileReaderFactory::new(
+                state.runtime_env().object_store(&store_url)?,
+                state.runtime_env().cache_manager.get_file_metadata_cache(),
+            );
+            let mut source = ParquetSource::new(schema.clone())
+                .with_table_parquet_options(options)
+                .with_parquet_file_reader_factory(Arc::new(readers));
             if let Some(predicate) = conjunction(filters.iter().cloned()) {
                 let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
                 source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
             }
-            let config =
-                FileScanConfigBuilder::new(ObjectStoreUrl::parse(STORE_URL)?, Arc::new(source))
-                    .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                    .with_projection_indices(projection.cloned())?
-                    .with_limit(limit)
-                    .build();
+            let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
             inputs.push(DataSourceExec::from_data_source(config));
         }
 
