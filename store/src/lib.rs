@@ -545,6 +545,81 @@ mod tests {
         assert_eq!(store.query_engine().cached_footers(), 2);
     }
 
+    #[tokio::test]
+    async fn trace_lookups_decode_text_apart_and_return_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        // One trace of 20,000 spans: more rows than one scan batch, so the two halves of the
+        // lookup are joined across batch boundaries. Another trace around it.
+        let rows: Vec<SpanRecord> = (0..30_000usize)
+            .map(|i| SpanRecord {
+                project: "p".into(),
+                trace_id: format!("{:032x}", 1 + (i % 3 == 0) as usize),
+                span_id: format!("{i:016x}"),
+                service_name: "svc".into(),
+                span_name: format!("chat {i}"),
+                span_kind: "CLIENT",
+                start_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000,
+                end_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000 + 5,
+                status_code: "UNSET",
+                gen_ai: GenAiFields {
+                    route: "svc/chat".into(),
+                    input_text: Some(format!("question {i}")),
+                    output_text: (i % 7 != 0).then(|| format!("answer {i}")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect();
+        // In four files, so that the scans have several partitions whose rows must not mix.
+        for part in rows.chunks(7_500) {
+            store
+                .write(Table::Spans, "p", spans_batch(part).unwrap())
+                .await
+                .unwrap();
+            store.flush().await.unwrap();
+        }
+
+        let trace = format!("{:032x}", 1);
+        let lookup = format!("SELECT * FROM spans WHERE trace_id = '{trace}' ORDER BY span_id");
+        let plan = store.sql("p", &format!("EXPLAIN {lookup}")).await.unwrap();
+        let plan = serde_json::to_string(&query::to_json_rows(&plan).unwrap().rows).unwrap();
+        assert!(plan.contains("ColumnZipExec"), "{plan}");
+        // The same rows through a plain scan (no trace-id filter, so no split).
+        let plain =
+            format!("SELECT * FROM spans WHERE concat(trace_id, '') = '{trace}' ORDER BY span_id");
+        let plan = store.sql("p", &format!("EXPLAIN {plain}")).await.unwrap();
+        let plan = serde_json::to_string(&query::to_json_rows(&plan).unwrap().rows).unwrap();
+        assert!(!plan.contains("ColumnZipExec"), "{plan}");
+
+        let whole = query::to_json_rows(&store.sql("p", &plain).await.unwrap()).unwrap();
+        let mut split = whole.clone();
+        // Which partition finishes first varies from run to run.
+        for _ in 0..5 {
+            split = query::to_json_rows(&store.sql("p", &lookup).await.unwrap()).unwrap();
+            assert_eq!(split.rows.len(), 20_000);
+            assert_eq!(split.columns, whole.columns);
+            assert!(
+                split.rows == whole.rows,
+                "the zipped lookup paired rows wrongly"
+            );
+        }
+        let row = &split.rows[5];
+        let col = |name: &str| split.columns.iter().position(|c| c == name).unwrap();
+        let i = u64::from_str_radix(row[col("span_id")].as_str().unwrap(), 16).unwrap();
+        assert_eq!(row[col("input_text")], format!("question {i}"));
+        assert_eq!(row[col("span_name")], format!("chat {i}"));
+
+        // The prompts alone (with the filter's column): still two halves, the same rows.
+        let text = format!("SELECT input_text FROM spans WHERE trace_id = '{trace}'");
+        assert_eq!(store.sql("p", &text).await.unwrap().num_rows(), 20_000);
+        // No text: one scan, since both halves would read the filter's column.
+        let ids = format!("EXPLAIN SELECT span_id FROM spans WHERE trace_id = '{trace}'");
+        let plan = store.sql("p", &ids).await.unwrap();
+        let plan = serde_json::to_string(&query::to_json_rows(&plan).unwrap().rows).unwrap();
+        assert!(!plan.contains("ColumnZipExec"), "{plan}");
+    }
+
     /// Requests per route from the rollups, sorted.
     async fn rolled_up_requests(store: &Store, route: Option<&str>) -> Option<Vec<(String, u64)>> {
         let rows = store.span_rollups("p", route, 0, i64::MAX).await.unwrap()?;

@@ -1,6 +1,7 @@
 //! The SQL engine: one DataFusion context per query with the project's tables registered,
 //! read-only, with a memory limit and a timeout.
 
+mod column_zip;
 mod functions;
 mod output;
 mod sandbox;

@@ -27,6 +27,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::column_zip::{ColumnZipExec, Side};
 use super::time_bounds::TimeBounds;
 use super::trace_ids::wanted_trace_ids;
 use crate::schema::Table;
@@ -113,23 +114,52 @@ impl TableProvider for PlumbTable {
             // DataFusion reads footers through the runtime's metadata cache only with this
             // factory (its listing tables set it; a hand-built source does not): without it,
             // every query parsed every file's footer and page index again.
-            let readers = CachedParquetFileReaderFactory::new(
-                state.runtime_env().object_store(&store_url)?,
-                state.runtime_env().cache_manager.get_file_metadata_cache(),
-            );
-            let mut source = ParquetSource::new(schema.clone())
-                .with_table_parquet_options(options)
-                .with_parquet_file_reader_factory(Arc::new(readers));
-            if let Some(predicate) = conjunction(filters.iter().cloned()) {
-                let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-                source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+            let readers: Arc<CachedParquetFileReaderFactory> =
+                Arc::new(CachedParquetFileReaderFactory::new(
+                    state.runtime_env().object_store(&store_url)?,
+                    state.runtime_env().cache_manager.get_file_metadata_cache(),
+                ));
+            let predicate = match conjunction(filters.iter().cloned()) {
+                Some(predicate) => {
+                    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+                    Some(state.create_physical_expr(predicate, &df_schema)?)
+                }
+                None => None,
+            };
+            let groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
+            // `pinned`: every partition reads only its own file group. DataFusion otherwise lets
+            // an idle partition take a sibling's files at run time, and the two halves of a
+            // zipped lookup would then yield their rows from different partitions.
+            let parquet_scan =
+                |columns: Option<Vec<usize>>, pinned: bool| -> DfResult<Arc<dyn ExecutionPlan>> {
+                    let mut source = ParquetSource::new(schema.clone())
+                        .with_table_parquet_options(options.clone())
+                        .with_parquet_file_reader_factory(readers.clone());
+                    if let Some(predicate) = &predicate {
+                        source = source.with_predicate(predicate.clone());
+                    }
+                    let config = FileScanConfigBuilder::new(store_url.clone(), Arc::new(source))
+                        .with_file_groups(groups.clone())
+                        .with_projection_indices(columns)?
+                        .with_limit(limit)
+                        .with_preserve_order(pinned)
+                        .build();
+                    Ok(DataSourceExec::from_data_source(config))
+                };
+            let all: Vec<usize> = match projection {
+                Some(p) => p.clone(),
+                None => (0..schema.fields().len()).collect(),
+            };
+            match (&trace_ids, split_for_lookup(&schema, &all)) {
+                (Some(_), Some((left, right, columns))) => {
+                    inputs.push(Arc::new(ColumnZipExec::try_new(
+                        parquet_scan(Some(left), true)?,
+                        parquet_scan(Some(right), true)?,
+                        columns,
+                    )?));
+                }
+                _ => inputs.push(parquet_scan(projection.cloned(), false)?),
             }
-            let config = FileScanConfigBuilder::new(store_url, Arc::new(source))
-                .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-                .with_projection_indices(projection.cloned())?
-                .with_limit(limit)
-                .build();
-            inputs.push(DataSourceExec::from_data_source(config));
         }
 
         if !snapshot.batches.is_empty() {
@@ -154,6 +184,39 @@ impl TableProvider for PlumbTable {
         }
         UnionExec::try_new(inputs)
     }
+}
+
+/// Text columns: a lookup that returns any of them decodes them on a second core. Their pages are
+/// the largest a lookup decompresses (4 MiB of prompts).
+const TEXT_COLUMNS: &[&str] = &["input_text", "output_text", "retrieval_documents"];
+
+/// Decoded with the text columns, to even out the two halves: measured one by one on the
+/// benchmark's day (docs/benchmarks.md, run J), the text plus these take about as long to decode
+/// for a lookup as all other columns together (the attribute map and ~35 scalar columns).
+const DECODED_WITH_TEXT: &[&str] = &["span_id", "parent_span_id", "events", "links"];
+
+/// Splits a lookup's columns (indices into `schema`) into the text side and the rest, and says
+/// where each column of the result comes from; `None` when the lookup returns no text column or
+/// nothing else (a lookup of a few small columns is not worth reading its filter column twice).
+fn split_for_lookup(
+    schema: &SchemaRef,
+    columns: &[usize],
+) -> Option<(Vec<usize>, Vec<usize>, Vec<Side>)> {
+    let name = |c: usize| schema.field(c).name().as_str();
+    if !columns.iter().any(|&c| TEXT_COLUMNS.contains(&name(c))) {
+        return None;
+    }
+    let (mut left, mut right, mut sides) = (Vec::new(), Vec::new(), Vec::new());
+    for &c in columns {
+        if TEXT_COLUMNS.contains(&name(c)) || DECODED_WITH_TEXT.contains(&name(c)) {
+            sides.push(Side::Left(left.len()));
+            left.push(c);
+        } else {
+            sides.push(Side::Right(right.len()));
+            right.push(c);
+        }
+    }
+    (!right.is_empty()).then_some((left, right, sides))
 }
 
 /// A buffered batch in the query schema. Casting `Utf8` to `Utf8View` builds views over the
