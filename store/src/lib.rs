@@ -435,25 +435,25 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{spans_batch, GenAiFields, SpanRecord};
+    use crate::records::{spans_batch, SpanRecord};
+
+    /// A span of route "svc/chat" that starts `after_ns` into 2025-11-23 12:00 UTC.
+    fn span(project: &str, trace: usize, span: usize, after_ns: i64) -> SpanRecord {
+        let start = 1_763_899_200_000_000_000 + after_ns;
+        let mut row = records::test_span(project, trace, span, start, start + 5);
+        row.gen_ai.route = "svc/chat".into();
+        row
+    }
 
     fn spans(project: &str, n: usize, offset: usize) -> RecordBatch {
         let rows: Vec<SpanRecord> = (0..n)
-            .map(|i| SpanRecord {
-                project: project.into(),
-                trace_id: format!("{:032x}", i + offset + 1),
-                span_id: format!("{:016x}", i + offset + 1),
-                service_name: "svc".into(),
-                span_name: "chat".into(),
-                span_kind: "CLIENT",
-                start_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000_000,
-                end_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000_000 + 5,
-                status_code: "UNSET",
-                gen_ai: GenAiFields {
-                    route: "svc/chat".into(),
-                    ..Default::default()
-                },
-                ..Default::default()
+            .map(|i| {
+                span(
+                    project,
+                    i + offset + 1,
+                    i + offset + 1,
+                    i as i64 * 1_000_000,
+                )
             })
             .collect();
         spans_batch(&rows).unwrap()
@@ -485,24 +485,34 @@ mod tests {
         db.close().await;
     }
 
-    /// How many Parquet files the plan of `sql` would open.
-    async fn files_opened(store: &Store, sql: &str) -> usize {
+    /// The plan of `sql` in project "p", as text.
+    async fn plan_of(store: &Store, sql: &str) -> String {
         let out = store.sql("p", &format!("EXPLAIN {sql}")).await.unwrap();
-        let plan = serde_json::to_string(&query::to_json_rows(&out).unwrap().rows).unwrap();
-        plan.matches(".parquet").count()
+        serde_json::to_string(&query::to_json_rows(&out).unwrap().rows).unwrap()
     }
 
-    #[tokio::test]
-    async fn trace_lookups_open_only_files_that_may_hold_the_trace() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
-        for flush in 0..3 {
+    /// How many Parquet files the plan of `sql` would open.
+    async fn files_opened(store: &Store, sql: &str) -> usize {
+        plan_of(store, sql).await.matches(".parquet").count()
+    }
+
+    /// A store in `dir` with `files` flushed files of 100 spans each in project "p".
+    async fn store_with_files(dir: &Path, files: usize) -> Store {
+        let (store, _) = Store::open(StoreConfig::new(dir)).await.unwrap();
+        for flush in 0..files {
             store
                 .write(Table::Spans, "p", spans("p", 100, flush * 1000))
                 .await
                 .unwrap();
             store.flush().await.unwrap();
         }
+        store
+    }
+
+    #[tokio::test]
+    async fn trace_lookups_open_only_files_that_may_hold_the_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_files(dir.path(), 3).await;
         let one = format!("SELECT span_id FROM spans WHERE trace_id = '{:032x}'", 1001);
         let two = format!(
             "SELECT span_id FROM spans WHERE trace_id IN ('{:032x}', '{:032x}')",
@@ -530,14 +540,7 @@ mod tests {
     #[tokio::test]
     async fn file_footers_are_parsed_once_and_kept_for_later_queries() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
-        for flush in 0..2 {
-            store
-                .write(Table::Spans, "p", spans("p", 100, flush * 1000))
-                .await
-                .unwrap();
-            store.flush().await.unwrap();
-        }
+        let store = store_with_files(dir.path(), 2).await;
         assert_eq!(store.query_engine().cached_footers(), 0);
         assert_eq!(count(&store, "p").await, 200);
         assert_eq!(store.query_engine().cached_footers(), 2);
@@ -552,23 +555,12 @@ mod tests {
         // One trace of 20,000 spans: more rows than one scan batch, so the two halves of the
         // lookup are joined across batch boundaries. Another trace around it.
         let rows: Vec<SpanRecord> = (0..30_000usize)
-            .map(|i| SpanRecord {
-                project: "p".into(),
-                trace_id: format!("{:032x}", 1 + (i % 3 == 0) as usize),
-                span_id: format!("{i:016x}"),
-                service_name: "svc".into(),
-                span_name: format!("chat {i}"),
-                span_kind: "CLIENT",
-                start_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000,
-                end_time_unix_nano: 1_763_899_200_000_000_000 + (i as i64) * 1_000 + 5,
-                status_code: "UNSET",
-                gen_ai: GenAiFields {
-                    route: "svc/chat".into(),
-                    input_text: Some(format!("question {i}")),
-                    output_text: (i % 7 != 0).then(|| format!("answer {i}")),
-                    ..Default::default()
-                },
-                ..Default::default()
+            .map(|i| {
+                let mut row = span("p", 1 + (i % 3 == 0) as usize, i, i as i64 * 1_000);
+                row.span_name = format!("chat {i}");
+                row.gen_ai.input_text = Some(format!("question {i}"));
+                row.gen_ai.output_text = (i % 7 != 0).then(|| format!("answer {i}"));
+                row
             })
             .collect();
         // In four files, so that the scans have several partitions whose rows must not mix.
@@ -582,14 +574,12 @@ mod tests {
 
         let trace = format!("{:032x}", 1);
         let lookup = format!("SELECT * FROM spans WHERE trace_id = '{trace}' ORDER BY span_id");
-        let plan = store.sql("p", &format!("EXPLAIN {lookup}")).await.unwrap();
-        let plan = serde_json::to_string(&query::to_json_rows(&plan).unwrap().rows).unwrap();
+        let plan = plan_of(&store, &lookup).await;
         assert!(plan.contains("ColumnZipExec"), "{plan}");
         // The same rows through a plain scan (no trace-id filter, so no split).
         let plain =
             format!("SELECT * FROM spans WHERE concat(trace_id, '') = '{trace}' ORDER BY span_id");
-        let plan = store.sql("p", &format!("EXPLAIN {plain}")).await.unwrap();
-        let plan = serde_json::to_string(&query::to_json_rows(&plan).unwrap().rows).unwrap();
+        let plan = plan_of(&store, &plain).await;
         assert!(!plan.contains("ColumnZipExec"), "{plan}");
 
         let whole = query::to_json_rows(&store.sql("p", &plain).await.unwrap()).unwrap();
@@ -614,9 +604,8 @@ mod tests {
         let text = format!("SELECT input_text FROM spans WHERE trace_id = '{trace}'");
         assert_eq!(store.sql("p", &text).await.unwrap().num_rows(), 20_000);
         // No text: one scan, since both halves would read the filter's column.
-        let ids = format!("EXPLAIN SELECT span_id FROM spans WHERE trace_id = '{trace}'");
-        let plan = store.sql("p", &ids).await.unwrap();
-        let plan = serde_json::to_string(&query::to_json_rows(&plan).unwrap().rows).unwrap();
+        let ids = format!("SELECT span_id FROM spans WHERE trace_id = '{trace}'");
+        let plan = plan_of(&store, &ids).await;
         assert!(!plan.contains("ColumnZipExec"), "{plan}");
     }
 

@@ -355,18 +355,15 @@ mod tests {
 
     /// A span of service "svc" whose ids and times follow `i`.
     fn span_row(i: i64) -> crate::records::SpanRecord {
-        crate::records::SpanRecord {
-            project: "p".into(),
-            trace_id: format!("{i:032x}"),
-            span_id: format!("{i:016x}"),
-            service_name: "svc".into(),
-            span_name: "chat".into(),
-            span_kind: "CLIENT",
-            start_time_unix_nano: 1_000_000 + i,
-            end_time_unix_nano: 2_000_000 + i * 7,
-            status_code: "OK",
-            ..Default::default()
-        }
+        let mut row = crate::records::test_span(
+            "p",
+            i as usize,
+            i as usize,
+            1_000_000 + i,
+            2_000_000 + i * 7,
+        );
+        row.status_code = "OK";
+        row
     }
 
     /// Persists `rows` as one file and gives its number of data pages per leaf column path.

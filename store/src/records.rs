@@ -724,6 +724,29 @@ pub fn alert_events_batch(rows: &[AlertEventRecord]) -> Result<RecordBatch, Arro
     )
 }
 
+/// A CLIENT span "chat" of service "svc" in project `project`, for tests.
+#[cfg(test)]
+pub(crate) fn test_span(
+    project: &str,
+    trace: usize,
+    span: usize,
+    start: i64,
+    end: i64,
+) -> SpanRecord {
+    SpanRecord {
+        project: project.into(),
+        trace_id: format!("{trace:032x}"),
+        span_id: format!("{span:016x}"),
+        service_name: "svc".into(),
+        span_name: "chat".into(),
+        span_kind: "CLIENT",
+        start_time_unix_nano: start,
+        end_time_unix_nano: end,
+        status_code: "UNSET",
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
