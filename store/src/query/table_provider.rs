@@ -25,7 +25,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 
 use super::column_zip::{ColumnZipExec, Side};
 use super::time_bounds::TimeBounds;
@@ -127,9 +127,10 @@ impl TableProvider for PlumbTable {
                 None => None,
             };
             let groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
-            // `pinned`: every partition reads only its own file group. DataFusion otherwise lets
-            // an idle partition take a sibling's files at run time, and the two halves of a
-            // zipped lookup would then yield their rows from different partitions.
+            // `pinned`: the file groups are the partitions. DataFusion otherwise splits files into
+            // byte ranges and lets an idle partition take a sibling's files at run time, and the
+            // two halves of a zipped lookup would then yield their rows from different
+            // partitions (and each open its files once per range).
             let parquet_scan =
                 |columns: Option<Vec<usize>>, pinned: bool| -> DfResult<Arc<dyn ExecutionPlan>> {
                     let mut source = ParquetSource::new(schema.clone())
@@ -142,7 +143,9 @@ impl TableProvider for PlumbTable {
                         .with_file_groups(groups.clone())
                         .with_projection_indices(columns)?
                         .with_limit(limit)
-                        .with_preserve_order(pinned)
+                        .with_output_partitioning(
+                            pinned.then(|| Partitioning::UnknownPartitioning(groups.len())),
+                        )
                         .build();
                     Ok(DataSourceExec::from_data_source(config))
                 };
