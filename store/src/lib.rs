@@ -609,6 +609,104 @@ mod tests {
         assert!(!plan.contains("ColumnZipExec"), "{plan}");
     }
 
+    #[tokio::test]
+    async fn categorical_group_keys_are_grouped_by_id_with_the_same_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        // Short names (inline in a string view), long ones (in the view's buffer) and nulls;
+        // three flushed files and rows still in the write buffer.
+        let models = [
+            Some("gpt-4o"),
+            Some("llama-3.1-8b-instruct"),
+            None,
+            Some("qwen2.5-32b-instruct"),
+            Some("claude-3-5-haiku"),
+        ];
+        let rows: Vec<SpanRecord> = (0..12_000usize)
+            .map(|i| {
+                let mut row = span("p", i + 1, i + 1, i as i64 * 1_000);
+                row.service_name = ["support-api", "a-much-longer-service-name"][i % 2].into();
+                row.gen_ai.route = format!("route/number-{}", i % 7);
+                row.gen_ai.request_model = models[(i / 3 + i % 5) % models.len()].map(String::from);
+                row.status_code = if i % 11 == 0 { "ERROR" } else { "UNSET" };
+                row
+            })
+            .collect();
+        for (i, part) in rows.chunks(3_000).enumerate() {
+            store
+                .write(Table::Spans, "p", spans_batch(part).unwrap())
+                .await
+                .unwrap();
+            if i < 3 {
+                store.flush().await.unwrap();
+            }
+        }
+
+        // Each query next to the same one grouped by an expression, which the rule leaves to
+        // DataFusion's own string grouping.
+        let pairs = [
+            (
+                "SELECT gen_ai_request_model AS k, count(*) AS n, \
+                 avg(CASE WHEN status_code = 'ERROR' THEN 1.0 ELSE 0.0 END) AS e \
+                 FROM spans GROUP BY gen_ai_request_model ORDER BY k NULLS FIRST",
+                "SELECT substr(gen_ai_request_model, 1) AS k, count(*) AS n, \
+                 avg(CASE WHEN status_code = 'ERROR' THEN 1.0 ELSE 0.0 END) AS e \
+                 FROM spans GROUP BY substr(gen_ai_request_model, 1) ORDER BY k NULLS FIRST",
+            ),
+            (
+                "SELECT service_name, route, count(*) AS n FROM spans \
+                 GROUP BY service_name, route HAVING count(*) > 800 ORDER BY 1, 2",
+                "SELECT substr(service_name, 1), substr(route, 1), count(*) AS n FROM spans \
+                 GROUP BY substr(service_name, 1), substr(route, 1) HAVING count(*) > 800 \
+                 ORDER BY 1, 2",
+            ),
+            (
+                "SELECT DISTINCT route FROM spans ORDER BY route",
+                "SELECT DISTINCT substr(route, 1) FROM spans ORDER BY 1",
+            ),
+            (
+                "SELECT service_name, count(DISTINCT gen_ai_request_model) AS m FROM spans \
+                 GROUP BY service_name ORDER BY 1",
+                "SELECT substr(service_name, 1), count(DISTINCT substr(gen_ai_request_model, 1)) \
+                 AS m FROM spans GROUP BY substr(service_name, 1) ORDER BY 1",
+            ),
+            (
+                "SELECT route, span_id, count(*) FROM spans GROUP BY route, span_id \
+                 ORDER BY 1, 2 LIMIT 50",
+                "SELECT substr(route, 1), span_id, count(*) FROM spans \
+                 GROUP BY substr(route, 1), span_id ORDER BY 1, 2 LIMIT 50",
+            ),
+        ];
+        for (by_id, by_string) in pairs {
+            let plan = plan_of(&store, by_id).await;
+            assert!(plan.contains("plumb_group_key"), "{plan}");
+            assert!(!plan_of(&store, by_string).await.contains("plumb_group_key"));
+            let got = query::to_json_rows(&store.sql("p", by_id).await.unwrap()).unwrap();
+            let want = query::to_json_rows(&store.sql("p", by_string).await.unwrap()).unwrap();
+            assert!(!got.rows.is_empty(), "{by_id}");
+            assert_eq!(got.rows, want.rows, "{by_id}");
+        }
+        // The columns keep their names and types.
+        let out = store.sql("p", pairs[0].0).await.unwrap();
+        assert_eq!(out.schema.field(0).name(), "k");
+        assert_eq!(
+            out.schema.field(0).data_type(),
+            &crate::schema::categorical_type()
+        );
+        let nulls = query::to_json_rows(&out).unwrap();
+        assert!(
+            nulls.rows[0][0].is_null(),
+            "null models form their own group"
+        );
+        // Ids and other free-form strings keep DataFusion's own grouping.
+        let plan = plan_of(
+            &store,
+            "SELECT trace_id, count(*) FROM spans GROUP BY trace_id",
+        )
+        .await;
+        assert!(!plan.contains("plumb_group_key"), "{plan}");
+    }
+
     /// Requests per route from the rollups, sorted.
     async fn rolled_up_requests(store: &Store, route: Option<&str>) -> Option<Vec<(String, u64)>> {
         let rows = store.span_rollups("p", route, 0, i64::MAX).await.unwrap()?;

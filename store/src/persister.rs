@@ -26,7 +26,7 @@ use parquet::schema::types::ColumnPath;
 use crate::catalog::{NewFile, ParquetFile};
 use crate::error::{Result, StoreError};
 use crate::rollup::{RollupBuilder, SpanRollup};
-use crate::schema::{Table, TRACE_ID};
+use crate::schema::{cast_batch, Table, TRACE_ID};
 use crate::trace_filter::{TraceIdFilter, TraceIdFilterBuilder};
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -294,9 +294,10 @@ type Encoded = (Vec<u8>, i64, i64, Option<TraceIdFilter>, Option<SpanRollup>);
 /// Writes the rows in the given order, summarizing them on the way.
 fn encode_parquet(table: Table, batches: &[&RecordBatch], rows: &[RowRef]) -> Result<Encoded> {
     let mut out = Vec::new();
+    let file_schema = table.file_schema();
     let mut w = ArrowWriter::try_new(
         &mut out,
-        table.schema(),
+        file_schema.clone(),
         Some(writer_properties(table, rows.len())),
     )?;
     let (mut min, mut max) = (i64::MAX, i64::MIN);
@@ -316,7 +317,7 @@ fn encode_parquet(table: Table, batches: &[&RecordBatch], rows: &[RowRef]) -> Re
         if let Some(r) = rollup.as_mut() {
             r.add(&sorted)?;
         }
-        w.write(&sorted)?;
+        w.write(&cast_batch(&sorted, &file_schema)?)?;
     }
     w.close()?;
     Ok((

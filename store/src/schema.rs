@@ -9,9 +9,72 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 
 /// The column that joins spans and logs into traces.
 pub const TRACE_ID: &str = "trace_id";
+
+/// String columns that hold a few hundred distinct values at most (names of services, models,
+/// routes, states): the store writes them with dictionaries, and SQL groups them by dense ids
+/// (`query::group_keys`). Ids, free text and attribute values are not among them.
+pub const CATEGORICAL_COLUMNS: &[&str] = &[
+    "project",
+    "service_name",
+    "span_name",
+    "span_kind",
+    "status_code",
+    "scope_name",
+    "scope_version",
+    "gen_ai_operation_name",
+    "gen_ai_provider_name",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+    "gen_ai_output_type",
+    "gen_ai_agent_name",
+    "gen_ai_tool_name",
+    "route",
+    "engine",
+    "gpu_pool",
+    "error_type",
+    "severity_text",
+    "event_name",
+    "metric_name",
+    "metric_type",
+    "unit",
+    "aggregation_temporality",
+    "evaluator",
+    "label",
+    "judge_model",
+    "source",
+    "rule_name",
+    "rule_kind",
+    "state",
+];
+
+/// How categorical columns are typed in files and in SQL. `Int32` keys: a column chunk whose
+/// values outgrow Parquet's dictionary page falls back to plain pages, and the reader then builds
+/// a dictionary of up to a batch of distinct values.
+pub fn categorical_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// `batch` with its columns cast to `schema`'s types (same columns, same order): stored strings
+/// to views or dictionaries. A column that already has its type is shared, not copied.
+pub fn cast_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| match c.data_type() == f.data_type() {
+            true => Ok(c.clone()),
+            false => arrow::compute::cast(c, f.data_type()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
 
 /// One of the tables Plumb stores. The name is the SQL table name and the object-store prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,17 +138,45 @@ impl Table {
     /// comparing views skips most of the string copying and hashing that plain `Utf8` costs
     /// (the Parquet reader builds views straight from the pages), which is what full-table
     /// aggregations over model, route and service spend their time on.
+    ///
+    /// Categorical columns are the exception: they stay dictionaries, as Parquet files store
+    /// them ([`Table::file_schema`]), so a scan decodes only their small integer keys, a
+    /// comparison such as `status_code = 'ERROR'` looks at each distinct value once per batch,
+    /// and grouping by them works on dense ids (`query::group_keys`).
     pub fn query_schema(self) -> SchemaRef {
         static CACHE: OnceLock<[SchemaRef; Table::ALL.len()]> = OnceLock::new();
-        let all = CACHE.get_or_init(|| {
+        self.retyped(&CACHE, Table::file_schema, |f| match f.data_type() {
+            DataType::Utf8 => Some(DataType::Utf8View),
+            _ => None,
+        })
+    }
+
+    /// The schema of the Parquet files Plumb writes: the stored one with categorical columns as
+    /// dictionaries. Parquet dictionary-encodes them either way; declaring it in the file's Arrow
+    /// schema is what lets the reader hand out the keys instead of materializing every string.
+    pub fn file_schema(self) -> SchemaRef {
+        static CACHE: OnceLock<[SchemaRef; Table::ALL.len()]> = OnceLock::new();
+        self.retyped(&CACHE, Table::schema, |f| {
+            let categorical = CATEGORICAL_COLUMNS.contains(&f.name().as_str());
+            (categorical && f.data_type() == &DataType::Utf8).then(categorical_type)
+        })
+    }
+
+    /// `base` of every table with some fields retyped, built once per process.
+    fn retyped(
+        self,
+        cache: &'static OnceLock<[SchemaRef; Table::ALL.len()]>,
+        base: fn(Table) -> SchemaRef,
+        new_type: fn(&Field) -> Option<DataType>,
+    ) -> SchemaRef {
+        let all = cache.get_or_init(|| {
             Table::ALL.map(|t| {
-                let fields: Vec<Field> = t
-                    .schema()
+                let fields: Vec<Field> = base(t)
                     .fields()
                     .iter()
-                    .map(|f| match f.data_type() {
-                        DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
-                        _ => f.as_ref().clone(),
+                    .map(|f| match new_type(f) {
+                        Some(data_type) => f.as_ref().clone().with_data_type(data_type),
+                        None => f.as_ref().clone(),
                     })
                     .collect();
                 Arc::new(Schema::new(fields))

@@ -3,6 +3,7 @@
 
 mod column_zip;
 mod functions;
+mod group_keys;
 mod output;
 mod sandbox;
 mod table_provider;
@@ -147,6 +148,7 @@ impl QueryEngine {
         let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         datafusion_functions_json::register_all(&mut ctx).map_err(QueryError::from)?;
         ctx.register_udf(functions::json_valid());
+        ctx.add_optimizer_rule(Arc::new(group_keys::InternGroupKeys));
         for table in Table::ALL {
             ctx.register_table(
                 table.name(),

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
@@ -30,7 +29,7 @@ use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use super::column_zip::{ColumnZipExec, Side};
 use super::time_bounds::TimeBounds;
 use super::trace_ids::wanted_trace_ids;
-use crate::schema::Table;
+use crate::schema::{cast_batch, Table};
 use crate::write_buffer::WriteBuffer;
 
 /// The URL under which the store's object store is registered in every query context.
@@ -169,7 +168,9 @@ impl TableProvider for PlumbTable {
             let batches = snapshot
                 .batches
                 .iter()
-                .map(|b| as_query_batch(b, &schema))
+                // Stored strings become views over the same buffers (the text is not copied)
+                // and categorical ones dictionaries, as the files give them.
+                .map(|b| Ok(cast_batch(b, &schema)?))
                 .collect::<DfResult<Vec<_>>>()?;
             inputs.push(MemorySourceConfig::try_new_exec(
                 &[batches],
@@ -220,22 +221,4 @@ fn split_for_lookup(
         }
     }
     (!right.is_empty()).then_some((left, right, sides))
-}
-
-/// A buffered batch in the query schema. Casting `Utf8` to `Utf8View` builds views over the
-/// existing string buffers; the text itself is not copied.
-fn as_query_batch(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                Ok(cast(c, f.data_type())?)
-            }
-        })
-        .collect::<DfResult<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
