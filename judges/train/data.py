@@ -197,6 +197,15 @@ def p_negation_remove(s, ctx, pool, rng):
     return None
 
 
+LIST_GLUE = {"and", "or", "nor", "the", "a", "an", "of", "such", "as", "including", "with", "plus", "both", "jr", "sr"}
+
+
+def _listed_together(between):
+    """True when the text between two names is only list glue ("A, B and C", "Dessau, Germany"): swapping
+    list members or a place and its region keeps the claim true, so it cannot be an unsupported example."""
+    return all(w in LIST_GLUE or w[:1].isupper() or w[:1].isdigit() for w in re.findall(r"[\w'’-]+", between))
+
+
 def p_role_swap(s, ctx, pool, rng):
     ents = [e for e in entities(s) if s.count(e) == 1]
     ents = [e for i, e in enumerate(ents) if not any(e in f for f in ents if f != e)]
@@ -213,7 +222,7 @@ def p_role_swap(s, ctx, pool, rng):
         return None
     if i > j:
         a, b, i, j = b, a, j, i
-    if i + len(a) > j:
+    if i + len(a) > j or _listed_together(s[i + len(a):j]):
         return None
     return s[:i] + b + s[i + len(a):j] + a + s[j + len(b):]
 
