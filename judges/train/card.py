@@ -33,6 +33,14 @@ def groundedness():
         "number, antonym) 2,500 twins each, every other kind 300 twins replayed; "
         f"LR {t2['lr']}, {t2['steps_done']} of {t2['steps_planned']} steps ({t2['pairs_seen']} pairs; "
         f"stopped by the time box: {t2['stopped_by_budget']}) in {round(t2['seconds'] / 60, 1)} min.")
+    t3 = m.get("training_phase3")
+    if t3:
+        phase2 += (
+            f" Phase 3 continued from phase 2's weights (recovered from the committed int8 model) on {t3['train_pairs']}"
+            f" pairs of data.py's later edition (role swaps no longer swap names that are only listed together):"
+            f" {t3.get('weak_kinds', '?')} {t3.get('weak_pairs_per_label', '?')} twins each, every other kind"
+            f" {t3.get('replay_pairs_per_label', '?')} replayed; LR {t3['lr']}, {t3['steps_done']} of"
+            f" {t3['steps_planned']} steps in {round(t3['seconds'] / 60, 1)} min (paused while benchmarks ran).")
     weak = [k for k, v in s["per_kind"].items() if v["recall_unsupported"] < 0.8]
     text = f"""# plumb-groundedness-minilm-l6
 

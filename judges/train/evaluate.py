@@ -148,8 +148,9 @@ def main():
     phases = [("training", "train_info.json")]
     if os.environ.get("PHASE2", "1") == "1":  # PHASE2=0 when the shipped model is phase 1's
         phases.append(("training_phase2", "train_info_phase2.json"))
+    phases.append(("training_phase3", "train_info_phase3.json"))  # a third phase, where one ran
     if os.environ.get("JOINT", "0") == "1":  # the two-head experiment (joint.py) is evaluated
-        phases += [("training_phase3", "train_info_phase3.json"), ("training_joint", "train_info_joint.json")]
+        phases.append(("training_joint", "train_info_joint.json"))
     for key, f in phases:
         p = os.path.join(WORK, "ckpt", f)
         if os.path.exists(p):
