@@ -707,6 +707,126 @@ mod tests {
         assert!(!plan.contains("plumb_group_key"), "{plan}");
     }
 
+    #[tokio::test]
+    async fn files_from_before_categorical_dictionaries_answer_the_same() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ArrowWriter;
+
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<SpanRecord> = (0..2_000usize)
+            .map(|i| {
+                let mut row = span("p", i + 1, i + 1, i as i64 * 1_000);
+                row.service_name = ["support-api", "search"][i % 2].into();
+                row.gen_ai.request_model = Some(["gpt-4o", "llama-3.1-8b"][i % 3 % 2].into());
+                row.status_code = if i % 5 == 0 { "ERROR" } else { "OK" };
+                row
+            })
+            .collect();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        for part in rows.chunks(1_000) {
+            let batch = spans_batch(part).unwrap();
+            store.write(Table::Spans, "p", batch).await.unwrap();
+            store.flush().await.unwrap();
+        }
+        let files = store.inner.catalog.files().await.unwrap();
+        assert_eq!(files.len(), 2);
+        // Rewrite the first file as Plumb wrote files before: categorical columns as plain
+        // strings in the file's Arrow schema.
+        let old = &files[0];
+        let path = object_store::path::Path::from(old.path.as_str());
+        let bytes = store
+            .inner
+            .object_store
+            .get(&path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        let stored = Table::Spans.schema();
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(
+            &mut out,
+            stored.clone(),
+            Some(persister::writer_properties(Table::Spans, 1_000)),
+        )
+        .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            assert_eq!(
+                batch
+                    .schema()
+                    .field_with_name("service_name")
+                    .unwrap()
+                    .data_type(),
+                &schema::categorical_type(),
+                "files are written with dictionaries now"
+            );
+            w.write(&schema::cast_batch(&batch, &stored).unwrap())
+                .unwrap();
+        }
+        w.close().unwrap();
+        let size = out.len();
+        store
+            .inner
+            .object_store
+            .put(&path, out.into())
+            .await
+            .unwrap();
+        store.shutdown().await.unwrap();
+        drop(store);
+        let db = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join("catalog.db").display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("UPDATE parquet_files SET size_bytes = ? WHERE path = ?")
+            .bind(size as i64)
+            .bind(&old.path)
+            .execute(&db)
+            .await
+            .unwrap();
+        db.close().await;
+
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let sql = "SELECT service_name, gen_ai_request_model, count(*) AS n, \
+                   sum(CASE WHEN status_code = 'ERROR' THEN 1 ELSE 0 END) AS errors \
+                   FROM spans GROUP BY service_name, gen_ai_request_model ORDER BY 1, 2";
+        let got = query::to_json_rows(&store.sql("p", sql).await.unwrap()).unwrap();
+        let mut want = std::collections::BTreeMap::new();
+        for r in &rows {
+            let e = want
+                .entry((
+                    r.service_name.to_string(),
+                    r.gen_ai.request_model.clone().unwrap(),
+                ))
+                .or_insert((0, 0));
+            e.0 += 1;
+            e.1 += (r.status_code == "ERROR") as i64;
+        }
+        let want: Vec<serde_json::Value> = want
+            .into_iter()
+            .map(|((s, m), (n, e))| serde_json::json!([s, m, n, e]))
+            .collect();
+        assert_eq!(
+            serde_json::Value::from(got.rows),
+            serde_json::Value::from(want)
+        );
+        let one =
+            "SELECT count(*) FROM spans WHERE service_name = 'search' AND status_code = 'ERROR'";
+        let n = query::to_json_rows(&store.sql("p", one).await.unwrap()).unwrap();
+        let expected = rows
+            .iter()
+            .filter(|r| r.service_name.as_ref() == "search" && r.status_code == "ERROR")
+            .count();
+        assert_eq!(n.rows[0][0].as_u64().unwrap() as usize, expected);
+    }
+
     /// Requests per route from the rollups, sorted.
     async fn rolled_up_requests(store: &Store, route: Option<&str>) -> Option<Vec<(String, u64)>> {
         let rows = store.span_rollups("p", route, 0, i64::MAX).await.unwrap()?;
