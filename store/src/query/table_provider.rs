@@ -164,17 +164,28 @@ impl TableProvider for PlumbTable {
         }
 
         if !snapshot.batches.is_empty() {
+            // Only the columns the query reads are converted: stored strings become views over
+            // the same buffers (the text is not copied), but categorical ones become
+            // dictionaries, as the files give them, and that hashes every value.
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => schema.clone(),
+            };
             let batches = snapshot
                 .batches
                 .iter()
-                // Stored strings become views over the same buffers (the text is not copied)
-                // and categorical ones dictionaries, as the files give them.
-                .map(|b| Ok(cast_batch(b, &schema)?))
+                .map(|b| {
+                    let b = match projection {
+                        Some(p) => b.project(p)?,
+                        None => b.clone(),
+                    };
+                    Ok(cast_batch(&b, &projected)?)
+                })
                 .collect::<DfResult<Vec<_>>>()?;
             inputs.push(MemorySourceConfig::try_new_exec(
                 &[batches],
-                schema.clone(),
-                projection.cloned(),
+                projected,
+                None,
             )?);
         }
 
