@@ -469,6 +469,15 @@ mod tests {
             .unwrap();
         let rows = query::to_json_rows(&out).unwrap();
         assert_eq!(rows.rows[0][0], rows.rows[0][1], "a span was seen twice");
+        // The same count reading no column at all.
+        let bare = store
+            .sql(project, "SELECT count(*) FROM spans")
+            .await
+            .unwrap();
+        assert_eq!(
+            query::to_json_rows(&bare).unwrap().rows[0][0],
+            rows.rows[0][0]
+        );
         rows.rows[0][0].as_i64().unwrap()
     }
 

@@ -9,7 +9,7 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 /// The column that joins spans and logs into traces.
 pub const TRACE_ID: &str = "trace_id";
@@ -73,7 +73,9 @@ pub fn cast_batch(
             false => arrow::compute::cast(c, f.data_type()),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
+    // A query that reads no column (`count(*)`) still needs the row count.
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
 }
 
 /// One of the tables Plumb stores. The name is the SQL table name and the object-store prefix.
