@@ -147,6 +147,8 @@ pub struct StorageConfig {
     pub flush_bytes: usize,
     pub flush_age_secs: u64,
     pub max_buffered_bytes: usize,
+    /// How long an export waits for a flush to make room before it gets 429.
+    pub admission_wait_ms: u64,
 }
 
 impl Default for StorageConfig {
@@ -157,6 +159,7 @@ impl Default for StorageConfig {
             flush_bytes: plumb_store::DEFAULT_FLUSH_BYTES,
             flush_age_secs: 60,
             max_buffered_bytes: plumb_store::DEFAULT_MAX_BUFFERED_BYTES,
+            admission_wait_ms: plumb_store::DEFAULT_ADMISSION_WAIT.as_millis() as u64,
         }
     }
 }

@@ -96,6 +96,7 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
         flush_bytes: cfg.storage.flush_bytes,
         flush_age: Duration::from_secs(args.flush_age_secs.unwrap_or(cfg.storage.flush_age_secs)),
         max_buffered_bytes: cfg.storage.max_buffered_bytes,
+        admission_wait: Duration::from_millis(cfg.storage.admission_wait_ms),
         query_limits: QueryLimits {
             memory_bytes: cfg.query.memory_limit_bytes,
             timeout: Duration::from_secs(cfg.query.timeout_secs),

@@ -18,8 +18,15 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tonic::body::Body;
 use tonic::codec::CompressionEncoding;
-use tonic::service::interceptor::InterceptedService;
+use tonic::codegen::http;
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -107,36 +114,80 @@ impl MetricsService for OtlpGrpc {
     }
 }
 
-/// The three OTLP services as one tonic router, ready to serve. Each request passes the
-/// store's admission check before its message is decoded, so overload costs little CPU.
+/// The three OTLP services as one tonic router, ready to serve. Each request waits for room in
+/// the store before its message is read and decoded (see [`Ingest::admit`]), so overload
+/// costs little CPU.
 pub fn router(ingest: Ingest, project: &str, max_message_bytes: usize) -> tonic::service::Routes {
-    let admit = {
-        let ingest = ingest.clone();
-        move |req: Request<()>| ingest.admit().map(|()| req).map_err(status)
-    };
     let svc = OtlpGrpc {
-        ingest,
+        ingest: ingest.clone(),
         project: project.to_string(),
     };
-    tonic::service::Routes::new(InterceptedService::new(
-        TraceServiceServer::new(svc.clone())
+    tonic::service::Routes::new(Admitted {
+        ingest: ingest.clone(),
+        inner: TraceServiceServer::new(svc.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message_bytes),
-        admit.clone(),
-    ))
-    .add_service(InterceptedService::new(
-        MetricsServiceServer::new(svc.clone())
+    })
+    .add_service(Admitted {
+        ingest: ingest.clone(),
+        inner: MetricsServiceServer::new(svc.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message_bytes),
-        admit.clone(),
-    ))
-    .add_service(InterceptedService::new(
-        LogsServiceServer::new(svc)
+    })
+    .add_service(Admitted {
+        ingest,
+        inner: LogsServiceServer::new(svc)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_message_bytes),
-        admit,
-    ))
+    })
+}
+
+/// A gRPC service behind the store's admission: the request's body stays unread (held back by
+/// HTTP/2 flow control) until there is room, and RESOURCE_EXHAUSTED with a retry hint answers
+/// it when none comes in time. A tonic interceptor cannot wait, hence a service.
+#[derive(Clone)]
+struct Admitted<S> {
+    inner: S,
+    ingest: Ingest,
+}
+
+impl<S: NamedService> NamedService for Admitted<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Admitted<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready is the one that serves this request.
+        let fresh = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, fresh);
+        let ingest = self.ingest.clone();
+        Box::pin(async move {
+            match ingest.admit().await {
+                Ok(()) => {
+                    let mut ready = ready;
+                    ready.call(req).await
+                }
+                Err(e) => Ok(status(e).into_http()),
+            }
+        })
+    }
 }

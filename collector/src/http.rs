@@ -189,7 +189,7 @@ async fn decoded<T: Message + Default + DeserializeOwned>(
 ) -> Result<(Encoding, T), (Encoding, IngestError)> {
     // Errors about the content type itself are answered in JSON, the one a person can read.
     let enc = encoding(headers).map_err(|e| (Encoding::Json, e))?;
-    s.ingest.admit().map_err(|e| (enc, e))?;
+    s.ingest.admit().await.map_err(|e| (enc, e))?;
     let bytes = read_body(headers, body, s.max_body_bytes)
         .await
         .map_err(|e| (enc, e))?;

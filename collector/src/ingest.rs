@@ -29,9 +29,10 @@ impl Ingest {
         }
     }
 
-    /// Refuses a request before it is decoded when the store is overloaded.
-    pub fn admit(&self) -> Result<(), IngestError> {
-        Ok(self.store.admit()?)
+    /// Holds a request before it is read and decoded until the store has room for it, and
+    /// refuses it when none comes in time (see [`plumb_store::Store::admit`]).
+    pub async fn admit(&self) -> Result<(), IngestError> {
+        Ok(self.store.admit().await?)
     }
 
     pub async fn traces(

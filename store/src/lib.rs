@@ -41,6 +41,9 @@ pub const DEFAULT_FLUSH_BYTES: usize = 16 << 20;
 /// Buffered bytes past which writes are refused by default. Measured with `bench ingest`, a
 /// larger buffer did not raise sustained throughput (the flush sets it) but raised peak RSS.
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 << 20;
+/// How long a write waits at the door for room by default: the retry hint that a refusal
+/// carries, so a client that is refused after it would not have fared better retrying.
+pub const DEFAULT_ADMISSION_WAIT: Duration = Duration::from_secs(1);
 
 /// Storage settings, each with a safe default.
 #[derive(Debug, Clone)]
@@ -57,6 +60,8 @@ pub struct StoreConfig {
     pub flush_age: Duration,
     /// Refuse writes (overload) while this many bytes wait for a flush.
     pub max_buffered_bytes: usize,
+    /// How long a write may wait at the door for a flush to make room before it is refused.
+    pub admission_wait: Duration,
     pub query_limits: QueryLimits,
 }
 
@@ -69,6 +74,7 @@ impl StoreConfig {
             flush_bytes: DEFAULT_FLUSH_BYTES,
             flush_age: Duration::from_secs(60),
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            admission_wait: DEFAULT_ADMISSION_WAIT,
             query_limits: QueryLimits::default(),
         }
     }
@@ -111,6 +117,7 @@ impl Store {
             BufferLimits {
                 max_buffered_bytes: config.max_buffered_bytes,
                 flush_bytes: config.flush_bytes,
+                admission_wait: config.admission_wait,
             },
         )?;
         let query = QueryEngine::new(
@@ -141,9 +148,10 @@ impl Store {
         self.inner.buffer.write(table, project, batch).await
     }
 
-    /// Whether a write of the usual size would be accepted now (see [`WriteBuffer::admit`]).
-    pub fn admit(&self) -> Result<()> {
-        self.inner.buffer.admit()
+    /// Waits, within limits, until a write of the usual size would be accepted (see
+    /// [`WriteBuffer::admit`]).
+    pub async fn admit(&self) -> Result<()> {
+        self.inner.buffer.admit().await
     }
 
     /// Every span stamped (`observed_time`) at or before this Unix-nanosecond time is queryable.

@@ -79,6 +79,9 @@ pub struct BufferLimits {
     pub max_buffered_bytes: usize,
     /// The flusher is woken as soon as this many bytes are buffered.
     pub flush_bytes: usize,
+    /// How long [`WriteBuffer::admit`] holds a write at the door, waiting for a flush to make
+    /// room, before it refuses it.
+    pub admission_wait: Duration,
 }
 
 enum Op {
@@ -99,6 +102,8 @@ enum Op {
 pub struct WriteBuffer {
     state: Arc<Mutex<State>>,
     flush_wanted: Arc<tokio::sync::Notify>,
+    /// Woken whenever a flush frees buffered bytes, for writes waiting in [`WriteBuffer::admit`].
+    room_freed: Arc<tokio::sync::Notify>,
     tx: mpsc::Sender<Op>,
     limits: BufferLimits,
     wal_dir: PathBuf,
@@ -162,6 +167,7 @@ impl WriteBuffer {
             WriteBuffer {
                 state,
                 flush_wanted,
+                room_freed: Arc::new(tokio::sync::Notify::new()),
                 tx,
                 limits,
                 wal_dir,
@@ -176,19 +182,22 @@ impl WriteBuffer {
             return Ok(());
         }
         let bytes = batch.get_array_memory_size();
-        let stamp;
-        {
-            let mut s = self.state.lock().expect("buffer lock");
-            s.last_write_bytes = bytes;
-            let buffered = s.buffered_bytes();
-            if buffered + bytes > self.limits.max_buffered_bytes {
-                return Err(overloaded(buffered));
-            }
-            s.queued_bytes += bytes;
-            stamp = (now_unix_nanos()).max(s.last_stamp + 1);
-            s.last_stamp = stamp;
-            *s.in_flight.entry(stamp).or_default() += 1;
-        }
+        // Normally admitted already; this waits only when writes admitted together overfill the
+        // buffer, so that they are held rather than refused after all the work of decoding.
+        let max = self.limits.max_buffered_bytes;
+        let stamp = self
+            .when_room(|s| {
+                s.last_write_bytes = bytes;
+                if s.buffered_bytes() + bytes > max {
+                    return Err(bytes > max);
+                }
+                s.queued_bytes += bytes;
+                let stamp = (now_unix_nanos()).max(s.last_stamp + 1);
+                s.last_stamp = stamp;
+                *s.in_flight.entry(stamp).or_default() += 1;
+                Ok(stamp)
+            })
+            .await?;
         let _in_flight = InFlight {
             state: &self.state,
             stamp,
@@ -234,16 +243,50 @@ impl WriteBuffer {
         rx.await.map_err(|_| StoreError::ShuttingDown)?
     }
 
-    /// Refuses early, before a request is decoded, when a write of the usual size would not fit:
-    /// under overload, decoding requests only to refuse them takes the CPU the flush needs to
-    /// catch up. [`WriteBuffer::write`] still checks the real size.
-    pub fn admit(&self) -> Result<()> {
-        let s = self.state.lock().expect("buffer lock");
-        let buffered = s.buffered_bytes();
-        if buffered + s.last_write_bytes > self.limits.max_buffered_bytes {
-            return Err(overloaded(buffered));
+    /// Lets a write of the usual size in once it fits in the buffer, waiting up to
+    /// [`BufferLimits::admission_wait`] for a flush to make room; refuses it after that, or at
+    /// once if it could never fit. Called before a request is read and decoded: a request held
+    /// here costs its client nothing but time (HTTP/2 flow control and TCP hold its body back),
+    /// while a refused one is sent again in full, and under sustained load those re-sent bodies
+    /// took the CPU the flush needed to catch up. [`WriteBuffer::write`] still checks the real
+    /// size.
+    pub async fn admit(&self) -> Result<()> {
+        let max = self.limits.max_buffered_bytes;
+        self.when_room(|s| {
+            if s.buffered_bytes() + s.last_write_bytes > max {
+                return Err(s.last_write_bytes > max);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `attempt` under the state lock until it finds room, waiting for flushes to free
+    /// some for at most [`BufferLimits::admission_wait`]. `attempt` answers `Err(never_fits)`
+    /// when there is no room now, and whether there never could be.
+    async fn when_room<T>(
+        &self,
+        mut attempt: impl FnMut(&mut State) -> std::result::Result<T, bool>,
+    ) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + self.limits.admission_wait;
+        loop {
+            let room = self.room_freed.notified();
+            tokio::pin!(room);
+            // Registered before the check, so a flush that completes in between still wakes us.
+            room.as_mut().enable();
+            {
+                let mut s = self.state.lock().expect("buffer lock");
+                match attempt(&mut s) {
+                    Ok(v) => return Ok(v),
+                    Err(never_fits) => {
+                        if never_fits || tokio::time::Instant::now() >= deadline {
+                            return Err(overloaded(s.buffered_bytes()));
+                        }
+                    }
+                }
+            }
+            let _ = tokio::time::timeout_at(deadline, room).await;
         }
-        Ok(())
     }
 
     /// Starts a new WAL segment and turns the buffered rows into a generation to persist.
@@ -270,6 +313,8 @@ impl WriteBuffer {
             let g = s.persisting.remove(pos);
             s.persisting_bytes -= g.bytes;
         }
+        drop(s);
+        self.room_freed.notify_waiters();
     }
 
     /// Replaces the description of a persisted file (same path), e.g. once its trace-id filter
@@ -531,6 +576,7 @@ mod tests {
         BufferLimits {
             max_buffered_bytes: 64 << 20,
             flush_bytes: 32 << 20,
+            admission_wait: Duration::ZERO,
         }
     }
 
@@ -578,6 +624,86 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn admission_waits_for_a_flush_to_make_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = batch(10).get_array_memory_size();
+        let limits = BufferLimits {
+            max_buffered_bytes: size + size / 2,
+            flush_bytes: usize::MAX,
+            admission_wait: Duration::from_secs(600),
+        };
+        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits).unwrap();
+        wb.admit().await.unwrap();
+        wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+        // The test runtime has one thread: the spawned admission runs only when this task
+        // yields, so "not finished" below means it is parked, not that it is slow.
+        let waiting = tokio::spawn({
+            let wb = wb.clone();
+            async move { wb.admit().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "admitted although the buffer is full"
+        );
+        let g = wb.rotate().await.unwrap().expect("rows were buffered");
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "admitted before the flush completed"
+        );
+        wb.complete(g.id, vec![]);
+        tokio::task::yield_now().await;
+        assert!(
+            waiting.is_finished(),
+            "still waiting after the flush made room"
+        );
+        waiting.await.unwrap().unwrap();
+        wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn writes_that_would_overfill_the_buffer_wait_for_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = batch(10).get_array_memory_size();
+        let limits = BufferLimits {
+            max_buffered_bytes: size + size / 2,
+            flush_bytes: usize::MAX,
+            admission_wait: Duration::from_secs(60),
+        };
+        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits).unwrap();
+        wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+        // Admitted together with the first, as concurrent requests are.
+        let second = tokio::spawn({
+            let wb = wb.clone();
+            async move { wb.write(Table::Logs, "p", batch(10)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!second.is_finished(), "written although the buffer is full");
+        let g = wb.rotate().await.unwrap().expect("rows were buffered");
+        wb.complete(g.id, vec![]);
+        second.await.unwrap().unwrap();
+        assert_eq!(wb.snapshot(Table::Logs, "p").batches.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn admission_refuses_when_no_room_comes_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = batch(10).get_array_memory_size();
+        let limits = BufferLimits {
+            max_buffered_bytes: size + size / 2,
+            flush_bytes: usize::MAX,
+            admission_wait: Duration::from_millis(1),
+        };
+        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits).unwrap();
+        wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+        match wb.admit().await {
+            Err(StoreError::Overloaded { buffered_bytes, .. }) => assert_eq!(buffered_bytes, size),
+            other => panic!("expected overload, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn overload_is_refused_with_retry_hint() {
         let dir = tempfile::tempdir().unwrap();
         let (wb, _) = WriteBuffer::open(
@@ -587,6 +713,7 @@ mod tests {
             BufferLimits {
                 max_buffered_bytes: 1,
                 flush_bytes: 1,
+                admission_wait: Duration::from_secs(60),
             },
         )
         .unwrap();
@@ -596,5 +723,10 @@ mod tests {
             }
             other => panic!("expected overload, got {other:?}"),
         }
+        // A write that can never fit is refused at the door at once, whatever the wait.
+        assert!(matches!(
+            wb.admit().await,
+            Err(StoreError::Overloaded { .. })
+        ));
     }
 }
