@@ -623,18 +623,24 @@ mod tests {
         assert_eq!(stats.rows, 2);
     }
 
-    #[tokio::test]
-    async fn admission_waits_for_a_flush_to_make_room() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A buffer with room for one `batch(10)` but not two, that holds one, and no flush by size.
+    async fn full_buffer(dir: &std::path::Path, admission_wait: Duration) -> WriteBuffer {
         let size = batch(10).get_array_memory_size();
         let limits = BufferLimits {
             max_buffered_bytes: size + size / 2,
             flush_bytes: usize::MAX,
-            admission_wait: Duration::from_secs(600),
+            admission_wait,
         };
-        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits).unwrap();
+        let (wb, _) = WriteBuffer::open(dir.into(), 0, vec![], limits).unwrap();
         wb.admit().await.unwrap();
         wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+        wb
+    }
+
+    #[tokio::test]
+    async fn admission_waits_for_a_flush_to_make_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let wb = full_buffer(dir.path(), Duration::from_secs(600)).await;
         // The test runtime has one thread: the spawned admission runs only when this task
         // yields, so "not finished" below means it is parked, not that it is slow.
         let waiting = tokio::spawn({
@@ -665,14 +671,7 @@ mod tests {
     #[tokio::test]
     async fn writes_that_would_overfill_the_buffer_wait_for_room() {
         let dir = tempfile::tempdir().unwrap();
-        let size = batch(10).get_array_memory_size();
-        let limits = BufferLimits {
-            max_buffered_bytes: size + size / 2,
-            flush_bytes: usize::MAX,
-            admission_wait: Duration::from_secs(60),
-        };
-        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits).unwrap();
-        wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+        let wb = full_buffer(dir.path(), Duration::from_secs(60)).await;
         // Admitted together with the first, as concurrent requests are.
         let second = tokio::spawn({
             let wb = wb.clone();
@@ -689,16 +688,11 @@ mod tests {
     #[tokio::test]
     async fn admission_refuses_when_no_room_comes_in_time() {
         let dir = tempfile::tempdir().unwrap();
-        let size = batch(10).get_array_memory_size();
-        let limits = BufferLimits {
-            max_buffered_bytes: size + size / 2,
-            flush_bytes: usize::MAX,
-            admission_wait: Duration::from_millis(1),
-        };
-        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits).unwrap();
-        wb.write(Table::Logs, "p", batch(10)).await.unwrap();
+        let wb = full_buffer(dir.path(), Duration::from_millis(1)).await;
         match wb.admit().await {
-            Err(StoreError::Overloaded { buffered_bytes, .. }) => assert_eq!(buffered_bytes, size),
+            Err(StoreError::Overloaded { buffered_bytes, .. }) => {
+                assert_eq!(buffered_bytes, batch(10).get_array_memory_size())
+            }
             other => panic!("expected overload, got {other:?}"),
         }
     }
