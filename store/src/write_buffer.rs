@@ -102,7 +102,8 @@ enum Op {
 pub struct WriteBuffer {
     state: Arc<Mutex<State>>,
     flush_wanted: Arc<tokio::sync::Notify>,
-    /// Woken whenever a flush frees buffered bytes, for writes waiting in [`WriteBuffer::admit`].
+    /// Woken whenever a flush frees buffered bytes, for writes waiting for room (see
+    /// [`WriteBuffer::admit`] and [`WriteBuffer::write`]).
     room_freed: Arc<tokio::sync::Notify>,
     tx: mpsc::Sender<Op>,
     limits: BufferLimits,
@@ -248,8 +249,8 @@ impl WriteBuffer {
     /// once if it could never fit. Called before a request is read and decoded: a request held
     /// here costs its client nothing but time (HTTP/2 flow control and TCP hold its body back),
     /// while a refused one is sent again in full, and under sustained load those re-sent bodies
-    /// took the CPU the flush needed to catch up. [`WriteBuffer::write`] still checks the real
-    /// size.
+    /// took the CPU the flush needed to catch up. [`WriteBuffer::write`] checks the real size
+    /// again, and waits the same way.
     pub async fn admit(&self) -> Result<()> {
         let max = self.limits.max_buffered_bytes;
         self.when_room(|s| {
