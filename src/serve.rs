@@ -217,6 +217,7 @@ pub async fn run(data_dir: PathBuf, cfg: FileConfig, args: ServeArgs) -> anyhow:
     for t in eval_tasks.into_iter().chain(alert_tasks) {
         t.abort();
     }
+    // A flush under way finishes on its own task (see `Store::flush`); the final one waits for it.
     flusher.abort();
     store.shutdown().await.context("final flush")?;
     Ok(())

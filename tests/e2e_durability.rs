@@ -86,8 +86,9 @@ fn assert_exactly_once(plumb: &Plumb, expected: &HashSet<String>) {
         plumb.sql("SELECT span_id, count(*) AS n FROM spans GROUP BY span_id HAVING count(*) > 1");
     assert!(
         dupes.rows.is_empty(),
-        "spans stored twice: {:?}",
-        &dupes.rows[..dupes.rows.len().min(5)]
+        "spans stored twice: {:?}\nserver log (every phase):\n{}",
+        &dupes.rows[..dupes.rows.len().min(5)],
+        plumb.log_text()
     );
     let stored: HashSet<String> = plumb
         .sql("SELECT span_id FROM spans")

@@ -198,10 +198,28 @@ impl Catalog {
         Ok(v as u64)
     }
 
-    /// Records new files and the WAL checkpoint they complete, atomically.
-    pub async fn commit_flush(&self, files: &[NewFile], through_segment: u64) -> Result<()> {
+    /// Records new files and the WAL checkpoint they complete, atomically. Returns `false`, and
+    /// records nothing, when the checkpoint is already at `through_segment` or past it: that
+    /// generation was committed before (by an attempt whose outcome its caller never learned, as
+    /// when a commit is cut off or reports an error after all), and committing its rows again
+    /// would store them twice.
+    pub async fn commit_flush(&self, files: &[NewFile], through_segment: u64) -> Result<bool> {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let mut tx = self.pool.begin().await?;
+        // The checkpoint first: it takes the write lock at once, and says whether to go on.
+        let advanced = sqlx::query(
+            &self.q("UPDATE wal_checkpoint SET flushed_through_segment = ? \
+             WHERE id = 1 AND flushed_through_segment < ?"),
+        )
+        .bind(through_segment as i64)
+        .bind(through_segment as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if advanced == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let insert = self.q("INSERT INTO parquet_files \
              (project, table_name, path, size_bytes, row_count, min_time, max_time, created_at, \
               trace_id_filter, span_rollup) \
@@ -221,17 +239,8 @@ impl Catalog {
                 .execute(&mut *tx)
                 .await?;
         }
-        let checkpoint = self.q(
-            "UPDATE wal_checkpoint SET flushed_through_segment = CASE \
-             WHEN flushed_through_segment > ? THEN flushed_through_segment ELSE ? END WHERE id = 1",
-        );
-        sqlx::query(&checkpoint)
-            .bind(through_segment as i64)
-            .bind(through_segment as i64)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Stores the trace-id filter of a file written before filters were kept.
@@ -318,9 +327,18 @@ mod tests {
             file: f.clone(),
             rollup: Some(rollup.clone()),
         };
-        c.commit_flush(std::slice::from_ref(&new), 5).await.unwrap();
-        // The checkpoint never moves back.
-        c.commit_flush(&[], 3).await.unwrap();
+        assert!(c.commit_flush(std::slice::from_ref(&new), 5).await.unwrap());
+        // A generation is committed once: the checkpoint never moves back, and a second commit
+        // of the same one records nothing.
+        assert!(!c.commit_flush(&[], 3).await.unwrap());
+        let again = NewFile {
+            file: ParquetFile {
+                path: "spans/project=default/again.parquet".into(),
+                ..new.file.clone()
+            },
+            rollup: None,
+        };
+        assert!(!c.commit_flush(&[again], 5).await.unwrap());
         c.close().await;
         let c = Catalog::open_url(url).await.unwrap();
         assert_eq!(c.files().await.unwrap(), vec![f]);

@@ -196,7 +196,19 @@ impl Store {
     }
 
     /// Persists everything buffered so far to Parquet and commits it to the catalog.
+    ///
+    /// The work runs to its end even when the caller stops waiting for it (a shutdown aborting
+    /// the background flusher, a timeout): cut off between its catalog commit and
+    /// [`WriteBuffer::complete`], it would leave committed rows buffered, and the next flush
+    /// would persist them again.
     pub async fn flush(&self) -> Result<usize> {
+        let store = self.clone();
+        tokio::spawn(async move { store.flush_to_end().await })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("flush task failed: {e}")))?
+    }
+
+    async fn flush_to_end(&self) -> Result<usize> {
         let _guard = self.inner.flush_lock.lock().await;
         self.inner.buffer.rotate().await?;
         let mut written = 0;
@@ -209,28 +221,43 @@ impl Store {
                 match persister::persist(&self.inner.object_store, *table, project, batches).await {
                     Ok(mut f) => files.append(&mut f),
                     Err(e) => {
-                        for f in &files {
-                            persister::discard(&self.inner.object_store, &f.file).await;
-                        }
+                        self.discard(&files).await;
                         return Err(e);
                     }
                 }
             }
-            if let Err(e) = self
-                .inner
-                .catalog
+            let catalog = &self.inner.catalog;
+            match catalog
                 .commit_flush(&files, generation.through_segment)
                 .await
             {
-                for f in &files {
-                    persister::discard(&self.inner.object_store, &f.file).await;
+                Ok(true) => {}
+                Ok(false) => {
+                    // An earlier attempt committed this generation without learning it (its
+                    // commit reported an error after all): the catalog has its files.
+                    tracing::warn!(
+                        generation = generation.id,
+                        through_segment = generation.through_segment,
+                        "generation was committed by an earlier attempt; keeping those files"
+                    );
+                    self.discard(&files).await;
+                    let committed = catalog.files().await?;
+                    self.inner
+                        .buffer
+                        .complete_from_catalog(generation.id, committed);
+                    self.inner.buffer.truncate_wal(generation.through_segment)?;
+                    continue;
                 }
-                return Err(e);
+                Err(e) => {
+                    self.discard(&files).await;
+                    return Err(e);
+                }
             }
             written += files.len();
             tracing::debug!(
                 generation = generation.id,
-                files = files.len(),
+                through_segment = generation.through_segment,
+                files = ?files.iter().map(|f| f.file.path.as_str()).collect::<Vec<_>>(),
                 rows = files.iter().map(|f| f.file.row_count).sum::<u64>(),
                 buffered_bytes = generation.bytes,
                 parquet_bytes = files.iter().map(|f| f.file.size_bytes).sum::<u64>(),
@@ -243,6 +270,13 @@ impl Store {
             self.inner.buffer.truncate_wal(generation.through_segment)?;
         }
         Ok(written)
+    }
+
+    /// Deletes files written by a flush that did not commit them.
+    async fn discard(&self, files: &[NewFile]) {
+        for f in files {
+            persister::discard(&self.inner.object_store, &f.file).await;
+        }
     }
 
     /// Flushes when the buffer is large or old enough. Returns whether it flushed.
@@ -931,6 +965,60 @@ mod tests {
         let (store, replay) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
         assert_eq!(replay.rows, 0, "everything was flushed at shutdown");
         assert_eq!(count(&store, "p").await, 15);
+    }
+
+    #[tokio::test]
+    async fn a_flush_given_up_after_its_catalog_commit_still_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        store
+            .write(Table::Spans, "p", spans("p", 10, 0))
+            .await
+            .unwrap();
+        // Drive a flush until its files are in the catalog, then drop it there (as a server
+        // shutting down aborts its background flusher): the rows must not be persisted again.
+        // It is polled by hand so that nothing runs it past the commit before it is dropped.
+        let mut flush = Box::pin(store.flush());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while store.catalog().files().await.unwrap().is_empty() {
+            if std::future::Future::poll(flush.as_mut(), &mut cx).is_ready() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(flush);
+        store.flush().await.unwrap();
+        assert_eq!(count(&store, "p").await, 10);
+        assert_eq!(store.catalog().files().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn replayed_rows_count_their_size_once_and_are_flushed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let written_bytes = {
+            let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+            for b in 0..150 {
+                store
+                    .write(Table::Spans, "p", spans("p", 50, b * 50))
+                    .await
+                    .unwrap();
+            }
+            store.buffer().active_size().0
+        };
+        let (store, replay) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        assert_eq!(replay.rows, 7500);
+        // About what the writes took, not once per column: else a restart after a crash finds
+        // its buffer "full" and holds new writes until the replayed rows are flushed.
+        let replayed_bytes = store.buffer().active_size().0;
+        assert!(
+            replayed_bytes < written_bytes * 2,
+            "{replayed_bytes} bytes replayed, {written_bytes} written"
+        );
+        assert_eq!(count(&store, "p").await, 7500);
+        store.shutdown().await.unwrap();
+        drop(store);
+        let (store, _) = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        assert_eq!(count(&store, "p").await, 7500);
     }
 
     #[tokio::test]

@@ -149,13 +149,23 @@ impl WriteBuffer {
                 let e = WalEntry::decode(&p)?;
                 stats.rows += e.batch.num_rows();
                 stats.records += 1;
-                let bytes = e.batch.get_array_memory_size();
+                // The decoded columns are slices of one buffer about the payload's size, which
+                // `get_array_memory_size` would count once per column: a replay then looked
+                // hundreds of times its size and held every new write until it was flushed.
+                let bytes = p.len();
                 state.insert((e.table, e.project), e.batch, bytes);
             }
             stats.segments += 1;
         }
         wal::delete_through(&wal_dir, flushed_through)?;
         let writer = SegmentWriter::create(&wal_dir, last.max(flushed_through) + 1)?;
+        tracing::debug!(
+            flushed_through,
+            segments = ?segments,
+            replayed_rows = stats.rows,
+            writing_segment = writer.seq(),
+            "opened the write-ahead log"
+        );
         let state = Arc::new(Mutex::new(state));
         let flush_wanted = Arc::new(tokio::sync::Notify::new());
         let (tx, rx) = mpsc::channel();
@@ -308,8 +318,22 @@ impl WriteBuffer {
     /// Makes a persisted generation's files visible and drops its rows from memory, in one step
     /// for readers. Call after the catalog commit.
     pub fn complete(&self, generation: u64, files: Vec<ParquetFile>) {
+        self.finish(generation, |known| {
+            known.extend(files.into_iter().map(Arc::new))
+        });
+    }
+
+    /// Like [`WriteBuffer::complete`], for a generation that an earlier attempt committed: the
+    /// persisted files become the catalog's list (`catalog_files`), which holds that attempt's.
+    pub fn complete_from_catalog(&self, generation: u64, catalog_files: Vec<ParquetFile>) {
+        self.finish(generation, |known| {
+            *known = catalog_files.into_iter().map(Arc::new).collect()
+        });
+    }
+
+    fn finish(&self, generation: u64, update_files: impl FnOnce(&mut Vec<Arc<ParquetFile>>)) {
         let mut s = self.state.lock().expect("buffer lock");
-        s.files.extend(files.into_iter().map(Arc::new));
+        update_files(&mut s.files);
         if let Some(pos) = s.persisting.iter().position(|g| g.id == generation) {
             let g = s.persisting.remove(pos);
             s.persisting_bytes -= g.bytes;
