@@ -5,8 +5,9 @@
 //! as an Arrow IPC stream. Segments are only appended to and fsync'd by the single writer in
 //! `write_buffer`; a flush starts a new segment and deletes the old ones once their rows are in
 //! the catalog. On start-up, segments newer than the catalog's checkpoint are replayed. A torn
-//! record at the tail of the last segment (a crash mid-write, never acknowledged) ends replay
-//! of that segment.
+//! record (a crash mid-write, or a write that failed, never acknowledged) ends replay of its
+//! segment, so nothing is ever appended after one: a failed write or fsync makes the writer
+//! leave its segment and go on in a new one.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -166,6 +167,14 @@ impl SegmentWriter {
     }
 
     pub fn append(&mut self, framed: &[u8]) -> Result<()> {
+        #[cfg(test)]
+        if faults::take_torn_append(&self.dir) {
+            // As when the disk fills up in the middle of a record: part of it lands, then the
+            // write fails.
+            self.file.write_all(&framed[..framed.len() / 2])?;
+            self.file.flush()?;
+            return Err(std::io::Error::other("injected: no space left on device").into());
+        }
         self.file.write_all(framed)?;
         Ok(())
     }
@@ -183,6 +192,40 @@ impl SegmentWriter {
         let next = SegmentWriter::create(&self.dir, self.seq + 1)?;
         let old = std::mem::replace(self, next);
         Ok(old.seq)
+    }
+
+    /// Leaves this segment after a failed write or sync and opens the next one. What is still
+    /// buffered for the old file is dropped, not written: it belongs to writes that failed.
+    pub fn abandon(&mut self) -> Result<()> {
+        let next = SegmentWriter::create(&self.dir, self.seq + 1)?;
+        let old = std::mem::replace(self, next);
+        let (_file, _unwritten) = old.file.into_parts();
+        Ok(())
+    }
+}
+
+/// Failures that tests inject into a log directory's writer.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static TORN_APPENDS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    /// The next append in `dir` writes half its record and fails.
+    pub(crate) fn tear_next_append(dir: &Path) {
+        TORN_APPENDS.lock().unwrap().push(dir.to_path_buf());
+    }
+
+    pub(super) fn take_torn_append(dir: &Path) -> bool {
+        let mut torn = TORN_APPENDS.lock().unwrap();
+        match torn.iter().position(|d| d == dir) {
+            Some(i) => {
+                torn.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 }
 

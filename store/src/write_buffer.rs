@@ -484,13 +484,43 @@ struct Pending {
 
 const MAX_GROUP: usize = 4096;
 
+/// The WAL thread's open segment, and whether it can still be appended to.
+struct Log {
+    segment: SegmentWriter,
+    /// A write or sync of this segment failed, so a torn record may sit in it. Replay stops at
+    /// a torn record, so an acknowledged record after it would be lost: the next append starts
+    /// a new segment instead.
+    broken: bool,
+}
+
+impl Log {
+    /// The segment to append to, a new one if the current one is broken.
+    fn usable(&mut self) -> Result<&mut SegmentWriter> {
+        if self.broken {
+            let abandoned = self.segment.seq();
+            self.segment.abandon()?;
+            self.broken = false;
+            tracing::warn!(
+                abandoned,
+                next = self.segment.seq(),
+                "a WAL write failed; continuing in a new segment"
+            );
+        }
+        Ok(&mut self.segment)
+    }
+}
+
 fn wal_thread(
-    mut writer: SegmentWriter,
+    writer: SegmentWriter,
     rx: mpsc::Receiver<Op>,
     state: Arc<Mutex<State>>,
     flush_wanted: Arc<tokio::sync::Notify>,
     flush_bytes: usize,
 ) {
+    let mut log = Log {
+        segment: writer,
+        broken: false,
+    };
     let mut group: Vec<Pending> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -504,58 +534,82 @@ fn wal_thread(
                     batch,
                     bytes,
                     ack,
-                } => match writer.append(&framed) {
-                    Ok(()) => group.push(Pending {
+                } => {
+                    let pending = Pending {
                         key,
                         batch,
                         bytes,
                         ack,
-                    }),
-                    Err(e) => {
-                        state.lock().expect("buffer lock").queued_bytes -= bytes;
-                        let _ = ack.send(Err(e));
+                    };
+                    match log.usable().and_then(|segment| segment.append(&framed)) {
+                        Ok(()) => group.push(pending),
+                        Err(e) => {
+                            log.broken = true;
+                            // The group's earlier records are not durable yet, and what of them
+                            // reached the file sits before the torn one: they fail with it.
+                            group.push(pending);
+                            fail(&mut group, &state, &format!("WAL write failed: {e}"));
+                        }
                     }
-                },
+                }
                 Op::Rotate { ack } => {
-                    commit_group(&mut writer, &mut group, &state);
-                    let _ = ack.send(rotate(&mut writer, &state));
+                    commit_group(&mut log, &mut group, &state);
+                    let rotated = log.usable().and_then(|segment| rotate(segment, &state));
+                    let _ = ack.send(rotated);
                 }
             }
             if taken < MAX_GROUP {
                 next = rx.try_recv().ok();
             }
         }
-        commit_group(&mut writer, &mut group, &state);
+        commit_group(&mut log, &mut group, &state);
         if state.lock().expect("buffer lock").active_bytes >= flush_bytes {
             flush_wanted.notify_one();
         }
     }
     // All senders are gone: make whatever was appended durable before the thread ends.
-    let _ = writer.sync();
+    if !log.broken {
+        let _ = log.segment.sync();
+    }
 }
 
-fn commit_group(writer: &mut SegmentWriter, group: &mut Vec<Pending>, state: &Mutex<State>) {
+fn commit_group(log: &mut Log, group: &mut Vec<Pending>, state: &Mutex<State>) {
     if group.is_empty() {
         return;
     }
-    let synced = writer.sync();
+    if let Err(e) = log.segment.sync() {
+        // After a failed fsync the kernel may have dropped the unwritten pages and a later
+        // fsync can succeed without them: nothing more goes into this segment.
+        log.broken = true;
+        fail(group, state, &format!("WAL fsync failed: {e}"));
+        return;
+    }
     let mut s = state.lock().expect("buffer lock");
     let mut acks = Vec::with_capacity(group.len());
     for p in group.drain(..) {
         s.queued_bytes -= p.bytes;
-        if synced.is_ok() {
-            s.insert(p.key, p.batch, p.bytes);
-        }
+        s.insert(p.key, p.batch, p.bytes);
         acks.push(p.ack);
     }
     drop(s);
     for ack in acks {
-        let _ = ack.send(match &synced {
-            Ok(()) => Ok(()),
-            Err(e) => Err(StoreError::Io(std::io::Error::other(format!(
-                "WAL fsync failed: {e}"
-            )))),
-        });
+        let _ = ack.send(Ok(()));
+    }
+}
+
+/// Answers every write of `group` with an error: none of them becomes queryable.
+fn fail(group: &mut Vec<Pending>, state: &Mutex<State>, why: &str) {
+    let mut s = state.lock().expect("buffer lock");
+    let acks: Vec<_> = group
+        .drain(..)
+        .map(|p| {
+            s.queued_bytes -= p.bytes;
+            p.ack
+        })
+        .collect();
+    drop(s);
+    for ack in acks {
+        let _ = ack.send(Err(StoreError::Io(std::io::Error::other(why.to_string()))));
     }
 }
 
@@ -628,6 +682,26 @@ mod tests {
         assert_eq!(stats.rows, 210);
         assert_eq!(wb.snapshot(Table::Logs, "p").batches.len(), 20);
         assert!(wb.snapshot(Table::Logs, "other").batches.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_wal_write_never_hides_later_acknowledged_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wb, _) = WriteBuffer::open(dir.path().into(), 0, vec![], limits()).unwrap();
+        wb.write(Table::Logs, "p", batch(1)).await.unwrap();
+        wal::faults::tear_next_append(dir.path());
+        assert!(wb.write(Table::Logs, "p", batch(2)).await.is_err());
+        wb.write(Table::Logs, "p", batch(3)).await.unwrap();
+        let rows = |wb: &WriteBuffer| {
+            let batches = wb.snapshot(Table::Logs, "p").batches;
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        };
+        assert_eq!(rows(&wb), 4, "only the acknowledged writes are queryable");
+        drop(wb);
+        // Replay stops at the torn record; the write acknowledged after it must not be behind it.
+        let (wb, stats) = WriteBuffer::open(dir.path().into(), 0, vec![], limits()).unwrap();
+        assert_eq!(stats.rows, 4);
+        assert_eq!(rows(&wb), 4);
     }
 
     #[tokio::test]
