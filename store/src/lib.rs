@@ -91,6 +91,8 @@ struct Inner {
     catalog: Catalog,
     buffer: WriteBuffer,
     object_store: Arc<dyn ObjectStore>,
+    /// The store's directory when it is the local disk, to fsync what a flush wrote.
+    local_files: Option<object_store_url::LocalFiles>,
     query: QueryEngine,
     /// One flush at a time, so generations are persisted in order.
     flush_lock: AsyncMutex<()>,
@@ -102,8 +104,10 @@ impl Store {
     pub async fn open(config: StoreConfig) -> Result<(Store, ReplayStats)> {
         std::fs::create_dir_all(&config.data_dir)?;
         let lock_file = lock_data_dir(&config.data_dir)?;
-        let object_store =
-            object_store_url::open(&config.data_dir, config.object_store_url.as_deref())?;
+        let object_store_url::Opened {
+            store: object_store,
+            local: local_files,
+        } = object_store_url::open(&config.data_dir, config.object_store_url.as_deref())?;
         let catalog = match &config.catalog_url {
             Some(url) => Catalog::open_url(url).await?,
             None => Catalog::open_sqlite(&config.data_dir.join("catalog.db")).await?,
@@ -131,6 +135,7 @@ impl Store {
                 catalog,
                 buffer,
                 object_store,
+                local_files,
                 query,
                 flush_lock: AsyncMutex::new(()),
                 _lock_file: lock_file,
@@ -226,6 +231,10 @@ impl Store {
                     }
                 }
             }
+            if let Err(e) = self.make_durable(&files).await {
+                self.discard(&files).await;
+                return Err(e);
+            }
             let catalog = &self.inner.catalog;
             match catalog
                 .commit_flush(&files, generation.through_segment)
@@ -270,6 +279,19 @@ impl Store {
             self.inner.buffer.truncate_wal(generation.through_segment)?;
         }
         Ok(written)
+    }
+
+    /// Makes files on local disk survive a machine crash before the catalog names them.
+    async fn make_durable(&self, files: &[NewFile]) -> Result<()> {
+        let Some(local) = self.inner.local_files.clone() else {
+            return Ok(());
+        };
+        let paths: Vec<String> = files.iter().map(|f| f.file.path.clone()).collect();
+        tokio::task::spawn_blocking(move || {
+            local.sync(&paths.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("fsync task failed: {e}")))?
     }
 
     /// Deletes files written by a flush that did not commit them.
