@@ -702,6 +702,11 @@ mod tests {
                 row.gen_ai.route = format!("route/number-{}", i % 7);
                 row.gen_ai.request_model = models[(i / 3 + i % 5) % models.len()].map(String::from);
                 row.status_code = if i % 11 == 0 { "ERROR" } else { "UNSET" };
+                // Token counts with nulls, all null for one model.
+                let model = row.gen_ai.request_model.as_deref();
+                row.gen_ai.usage_input_tokens =
+                    (i % 3 != 0 && model != Some("gpt-4o")).then_some(i as i64);
+                row.gen_ai.usage_output_tokens = (i % 5 != 0).then_some(7 * i as i64);
                 row
             })
             .collect();
@@ -718,6 +723,20 @@ mod tests {
         // Each query next to the same one grouped by an expression, which the rule leaves to
         // DataFusion's own string grouping.
         let pairs = [
+            (
+                "SELECT gen_ai_request_model AS k, sum(gen_ai_usage_input_tokens) AS i, \
+                 sum(gen_ai_usage_input_tokens) + sum(gen_ai_usage_output_tokens) AS t, \
+                 sum(gen_ai_usage_output_tokens * 1.0) AS d, \
+                 count(gen_ai_usage_input_tokens) AS c, \
+                 avg(gen_ai_usage_input_tokens * 1.0) AS a FROM spans GROUP BY gen_ai_request_model \
+                 ORDER BY k NULLS FIRST",
+                "SELECT substr(gen_ai_request_model, 1) AS k, sum(gen_ai_usage_input_tokens) AS i, \
+                 sum(gen_ai_usage_input_tokens) + sum(gen_ai_usage_output_tokens) AS t, \
+                 sum(gen_ai_usage_output_tokens * 1.0) AS d, \
+                 count(gen_ai_usage_input_tokens) AS c, \
+                 avg(gen_ai_usage_input_tokens * 1.0) AS a FROM spans GROUP BY substr(gen_ai_request_model, 1) \
+                 ORDER BY k NULLS FIRST",
+            ),
             (
                 "SELECT gen_ai_request_model AS k, count(*) AS n, \
                  avg(CASE WHEN status_code = 'ERROR' THEN 1.0 ELSE 0.0 END) AS e \
@@ -743,6 +762,17 @@ mod tests {
                 "SELECT substr(service_name, 1), count(DISTINCT substr(gen_ai_request_model, 1)) \
                  AS m FROM spans GROUP BY substr(service_name, 1) ORDER BY 1",
             ),
+            // Floating-point sums may add up in another order (rounded here); the others hold
+            // whole numbers, which add up exactly in any order.
+            (
+                "SELECT status_code AS k, count(*) FILTER (WHERE gen_ai_request_model IS NULL) AS a, \
+                 min(start_time) AS b, max(span_name) AS c, round(avg(duration_ms), 9) AS d, \
+                 count(gen_ai_request_model) AS e FROM spans GROUP BY status_code ORDER BY k",
+                "SELECT substr(status_code, 1) AS k, \
+                 count(*) FILTER (WHERE gen_ai_request_model IS NULL) AS a, \
+                 min(start_time) AS b, max(span_name) AS c, round(avg(duration_ms), 9) AS d, \
+                 count(gen_ai_request_model) AS e FROM spans GROUP BY substr(status_code, 1) ORDER BY k",
+            ),
             (
                 "SELECT route, span_id, count(*) FROM spans GROUP BY route, span_id \
                  ORDER BY 1, 2 LIMIT 50",
@@ -759,6 +789,15 @@ mod tests {
             assert!(!got.rows.is_empty(), "{by_id}");
             assert_eq!(got.rows, want.rows, "{by_id}");
         }
+        // One key: its partial aggregate indexes groups by id, without hashing.
+        for single_key in [0, 1, 3, 5] {
+            let plan = plan_of(&store, pairs[single_key].0).await;
+            assert!(plan.contains("DenseIdAggregateExec"), "{plan}");
+        }
+        // Two keys: DataFusion's own aggregate, over the ids.
+        assert!(!plan_of(&store, pairs[2].0)
+            .await
+            .contains("DenseIdAggregateExec"));
         // The columns keep their names and types.
         let out = store.sql("p", pairs[0].0).await.unwrap();
         assert_eq!(out.schema.field(0).name(), "k");

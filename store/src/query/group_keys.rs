@@ -30,6 +30,9 @@ use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
 use crate::schema::CATEGORICAL_COLUMNS;
 
+/// The name of the function that maps a row's key to its id; `dense_aggregate` looks for it.
+pub(super) const GROUP_KEY_FUNCTION: &str = "plumb_group_key";
+
 /// The optimizer rule; see the module documentation.
 #[derive(Debug, Default)]
 pub(super) struct InternGroupKeys;
@@ -198,7 +201,7 @@ impl Hash for Intern {
 
 impl ScalarUDFImpl for Intern {
     fn name(&self) -> &str {
-        "plumb_group_key"
+        GROUP_KEY_FUNCTION
     }
 
     fn signature(&self) -> &Signature {

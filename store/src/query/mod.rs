@@ -2,6 +2,7 @@
 //! read-only, with a memory limit and a timeout.
 
 mod column_zip;
+mod dense_aggregate;
 mod functions;
 mod group_keys;
 mod output;
@@ -19,6 +20,7 @@ use datafusion::execution::cache::cache_manager::{
     CacheManager, CacheManagerConfig, FileMetadataCache,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use object_store::ObjectStore;
 
@@ -145,7 +147,13 @@ impl QueryEngine {
             .map_err(QueryError::from)?;
         let url = url_for_store();
         runtime.register_object_store(&url, self.object_store.clone());
-        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(dense_aggregate::DenseGroupAggregate))
+            .build();
+        let mut ctx = SessionContext::new_with_state(state);
         datafusion_functions_json::register_all(&mut ctx).map_err(QueryError::from)?;
         ctx.register_udf(functions::json_valid());
         ctx.add_optimizer_rule(Arc::new(group_keys::InternGroupKeys));
