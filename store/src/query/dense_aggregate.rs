@@ -381,16 +381,13 @@ enum Fast {
     /// `avg` of Float64: state (count, sum).
     AvgFloat64 { counts: Vec<u64>, sums: Vec<f64> },
     /// `avg(CASE WHEN p THEN x ELSE y END)` with constant `x` and `y`, the usual way to write a
-    /// rate: only `p` is evaluated, not a column of `x`s and `y`s to add up again, and its sum is
-    /// `x` times the rows where `p` held plus `y` times the others (exactly what adding them
-    /// row by row gives for whole numbers; at most a last-bit rounding apart otherwise).
+    /// rate: only `p` is evaluated, not a column of `x`s and `y`s to add up again.
     AvgOfChoice {
         when: Arc<dyn PhysicalExpr>,
         then: f64,
         otherwise: f64,
         counts: Vec<u64>,
-        /// Rows where `p` held.
-        chosen: Vec<u64>,
+        sums: Vec<f64>,
     },
 }
 
@@ -429,7 +426,7 @@ impl Fast {
                     then,
                     otherwise,
                     counts: vec![],
-                    chosen: vec![],
+                    sums: vec![],
                 },
                 None => Fast::AvgFloat64 {
                     counts: vec![],
@@ -487,12 +484,15 @@ impl Fast {
                 });
             }
             Fast::AvgOfChoice {
+                then,
+                otherwise,
                 counts,
-                chosen: chosen_counts,
+                sums,
                 ..
             } => {
                 counts.resize(slots, 0);
-                chosen_counts.resize(slots, 0);
+                sums.resize(slots, 0.0);
+                let (then, otherwise) = (*then, *otherwise);
                 let array = arg.to_array(groups.len())?;
                 let Some(p) = array.as_boolean_opt() else {
                     return internal_err!("DenseIdAggregateExec: a CASE condition is not boolean");
@@ -502,12 +502,10 @@ impl Fast {
                     None => p.values().clone(),
                     Some(n) => p.values() & n.inner(),
                 };
-                // Counted, not branched on (which rows are errors is unpredictable); the sum is
-                // made from the counts in `state`.
-                for (i, (&g, chosen)) in groups.iter().zip(chosen.iter()).enumerate() {
+                for (i, &g) in groups.iter().enumerate() {
                     let slot = slot(i, g);
                     counts[slot] += 1;
-                    chosen_counts[slot] += chosen as u64;
+                    sums[slot] += if chosen.value(i) { then } else { otherwise };
                 }
             }
             Fast::AvgFloat64 { counts, sums } => {
@@ -530,9 +528,8 @@ impl Fast {
             Fast::SumInt64 { sums, values } => sums.capacity() * 8 + values.capacity() * 8,
             Fast::SumFloat64 { sums, values } => sums.capacity() * 8 + values.capacity() * 8,
             Fast::Count { counts } => counts.capacity() * 8,
-            Fast::AvgFloat64 { counts, sums } => counts.capacity() * 8 + sums.capacity() * 8,
-            Fast::AvgOfChoice { counts, chosen, .. } => {
-                counts.capacity() * 8 + chosen.capacity() * 8
+            Fast::AvgFloat64 { counts, sums } | Fast::AvgOfChoice { counts, sums, .. } => {
+                counts.capacity() * 8 + sums.capacity() * 8
             }
         }
     }
@@ -570,25 +567,7 @@ impl Fast {
                     counts.into_iter().map(|n| n as i64),
                 ))]
             }
-            Fast::AvgOfChoice {
-                then,
-                otherwise,
-                counts,
-                chosen,
-                ..
-            } => {
-                let counts = per_group(counts, total, |a, b| a + b);
-                let chosen = per_group(chosen, total, |a, b| a + b);
-                let sums = counts
-                    .iter()
-                    .zip(&chosen)
-                    .map(|(&n, &c)| c as f64 * *then + (n - c) as f64 * *otherwise);
-                vec![
-                    Arc::new(UInt64Array::from(counts.clone())),
-                    Arc::new(Float64Array::from_iter_values(sums)),
-                ]
-            }
-            Fast::AvgFloat64 { counts, sums } => vec![
+            Fast::AvgFloat64 { counts, sums } | Fast::AvgOfChoice { counts, sums, .. } => vec![
                 Arc::new(UInt64Array::from(per_group(counts, total, |a, b| a + b))),
                 Arc::new(Float64Array::from(per_group(sums, total, |a, b| a + b))),
             ],
