@@ -728,17 +728,13 @@ mod tests {
                  sum(gen_ai_usage_input_tokens) + sum(gen_ai_usage_output_tokens) AS t, \
                  sum(gen_ai_usage_output_tokens * 1.0) AS d, \
                  count(gen_ai_usage_input_tokens) AS c, \
-                 avg(gen_ai_usage_input_tokens * 1.0) AS a, \
-                 avg(CASE WHEN gen_ai_usage_input_tokens > 100 THEN 1.0 ELSE 0.0 END) AS r \
-                 FROM spans GROUP BY gen_ai_request_model \
+                 avg(gen_ai_usage_input_tokens * 1.0) AS a FROM spans GROUP BY gen_ai_request_model \
                  ORDER BY k NULLS FIRST",
                 "SELECT substr(gen_ai_request_model, 1) AS k, sum(gen_ai_usage_input_tokens) AS i, \
                  sum(gen_ai_usage_input_tokens) + sum(gen_ai_usage_output_tokens) AS t, \
                  sum(gen_ai_usage_output_tokens * 1.0) AS d, \
                  count(gen_ai_usage_input_tokens) AS c, \
-                 avg(gen_ai_usage_input_tokens * 1.0) AS a, \
-                 avg(CASE WHEN gen_ai_usage_input_tokens > 100 THEN 1.0 ELSE 0.0 END) AS r \
-                 FROM spans GROUP BY substr(gen_ai_request_model, 1) \
+                 avg(gen_ai_usage_input_tokens * 1.0) AS a FROM spans GROUP BY substr(gen_ai_request_model, 1) \
                  ORDER BY k NULLS FIRST",
             ),
             (

@@ -6,8 +6,7 @@
 //! Plumb is asked most (tokens per service, errors per model) that lookup was a fifth of the CPU
 //! (`perf`), and its accumulators another fifth, checking each row's validity and group through
 //! generic code. Here the id itself is the group index, and `sum`, `count` and `avg` of plain
-//! numbers add up in a tight loop per batch ([`Fast`]), as does a rate written
-//! `avg(CASE WHEN p THEN 1.0 ELSE 0.0 END)`, evaluating only `p`; other aggregates get DataFusion's own
+//! numbers add up in a tight loop per batch ([`Fast`]); other aggregates get DataFusion's own
 //! accumulators, fed the ids directly. The result has exactly the rows and columns, states
 //! included, that DataFusion's partial aggregate would give its final stage.
 //!
@@ -26,13 +25,11 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
-use datafusion::common::ScalarValue;
 use datafusion::common::{internal_err, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{ColumnarValue, EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::{CaseExpr, Literal};
 use datafusion::physical_expr::{PhysicalExpr, ScalarFunctionExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -280,11 +277,8 @@ impl Aggregation {
                 seen[g] = true;
             }
             for (i, acc) in accumulators.iter_mut().enumerate() {
-                let inputs = match acc {
-                    Accumulator::Fast(fast) => fast.inputs(&self.aggregates[i]),
-                    Accumulator::DataFusion(_) => self.aggregates[i].expressions(),
-                };
-                let args = inputs
+                let args = self.aggregates[i]
+                    .expressions()
                     .iter()
                     .map(|e| e.evaluate(&batch))
                     .collect::<Result<Vec<ColumnarValue>>>()?;
@@ -380,15 +374,6 @@ enum Fast {
     Count { counts: Vec<u64> },
     /// `avg` of Float64: state (count, sum).
     AvgFloat64 { counts: Vec<u64>, sums: Vec<f64> },
-    /// `avg(CASE WHEN p THEN x ELSE y END)` with constant `x` and `y`, the usual way to write a
-    /// rate: only `p` is evaluated, not a column of `x`s and `y`s to add up again.
-    AvgOfChoice {
-        when: Arc<dyn PhysicalExpr>,
-        then: f64,
-        otherwise: f64,
-        counts: Vec<u64>,
-        sums: Vec<f64>,
-    },
 }
 
 /// Slots per group and running total (see [`Fast`]).
@@ -420,29 +405,12 @@ impl Fast {
                 values: vec![],
             }),
             ("count", _, [Int64]) => Some(Fast::Count { counts: vec![] }),
-            ("avg", Float64, [UInt64, Float64]) => Some(match choice(&args[0]) {
-                Some((when, then, otherwise)) => Fast::AvgOfChoice {
-                    when,
-                    then,
-                    otherwise,
-                    counts: vec![],
-                    sums: vec![],
-                },
-                None => Fast::AvgFloat64 {
-                    counts: vec![],
-                    sums: vec![],
-                },
+            ("avg", Float64, [UInt64, Float64]) => Some(Fast::AvgFloat64 {
+                counts: vec![],
+                sums: vec![],
             }),
             _ => None,
         })
-    }
-
-    /// What to evaluate per batch for [`Fast::update`].
-    fn inputs(&self, a: &AggregateFunctionExpr) -> Vec<Arc<dyn PhysicalExpr>> {
-        match self {
-            Fast::AvgOfChoice { when, .. } => vec![when.clone()],
-            _ => a.expressions(),
-        }
     }
 
     fn update(&mut self, args: &[ColumnarValue], groups: &[usize], total: usize) -> Result<()> {
@@ -483,31 +451,6 @@ impl Fast {
                     counts[slot] += valid as u64;
                 });
             }
-            Fast::AvgOfChoice {
-                then,
-                otherwise,
-                counts,
-                sums,
-                ..
-            } => {
-                counts.resize(slots, 0);
-                sums.resize(slots, 0.0);
-                let (then, otherwise) = (*then, *otherwise);
-                let array = arg.to_array(groups.len())?;
-                let Some(p) = array.as_boolean_opt() else {
-                    return internal_err!("DenseIdAggregateExec: a CASE condition is not boolean");
-                };
-                // A null condition takes the ELSE branch, as in CASE.
-                let chosen = match p.nulls() {
-                    None => p.values().clone(),
-                    Some(n) => p.values() & n.inner(),
-                };
-                for (i, &g) in groups.iter().enumerate() {
-                    let slot = slot(i, g);
-                    counts[slot] += 1;
-                    sums[slot] += if chosen.value(i) { then } else { otherwise };
-                }
-            }
             Fast::AvgFloat64 { counts, sums } => {
                 counts.resize(slots, 0);
                 sums.resize(slots, 0.0);
@@ -528,9 +471,7 @@ impl Fast {
             Fast::SumInt64 { sums, values } => sums.capacity() * 8 + values.capacity() * 8,
             Fast::SumFloat64 { sums, values } => sums.capacity() * 8 + values.capacity() * 8,
             Fast::Count { counts } => counts.capacity() * 8,
-            Fast::AvgFloat64 { counts, sums } | Fast::AvgOfChoice { counts, sums, .. } => {
-                counts.capacity() * 8 + sums.capacity() * 8
-            }
+            Fast::AvgFloat64 { counts, sums } => counts.capacity() * 8 + sums.capacity() * 8,
         }
     }
 
@@ -567,31 +508,11 @@ impl Fast {
                     counts.into_iter().map(|n| n as i64),
                 ))]
             }
-            Fast::AvgFloat64 { counts, sums } | Fast::AvgOfChoice { counts, sums, .. } => vec![
+            Fast::AvgFloat64 { counts, sums } => vec![
                 Arc::new(UInt64Array::from(per_group(counts, total, |a, b| a + b))),
                 Arc::new(Float64Array::from(per_group(sums, total, |a, b| a + b))),
             ],
         }
-    }
-}
-
-/// Where row `i` of group `g` adds up (see [`Fast`]).
-fn slot(i: usize, g: usize) -> usize {
-    g * LANES + (i % LANES)
-}
-
-/// `(p, x, y)` of `CASE WHEN p THEN x ELSE y END` with non-null Float64 constants `x` and `y`.
-fn choice(e: &Arc<dyn PhysicalExpr>) -> Option<(Arc<dyn PhysicalExpr>, f64, f64)> {
-    let case = e.downcast_ref::<CaseExpr>()?;
-    let constant = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Literal>()?.value() {
-        ScalarValue::Float64(Some(v)) => Some(*v),
-        _ => None,
-    };
-    match (case.expr(), case.when_then_expr(), case.else_expr()) {
-        (None, [(when, then)], Some(otherwise)) => {
-            Some((when.clone(), constant(then)?, constant(otherwise)?))
-        }
-        _ => None,
     }
 }
 
@@ -603,6 +524,7 @@ fn each_value<T: Copy>(
     nulls: Option<&NullBuffer>,
     mut add: impl FnMut(usize, T, bool),
 ) {
+    let slot = |i: usize, g: usize| g * LANES + (i % LANES);
     match nulls {
         None => {
             for (i, (&g, &v)) in groups.iter().zip(values).enumerate() {
