@@ -429,14 +429,19 @@ impl Fast {
                     values[slot] += valid as u64;
                 });
             }
-            Fast::SumFloat64 { sums, values } => {
+            // The same running totals: sum and count of the non-null values.
+            Fast::SumFloat64 {
+                sums,
+                values: counts,
+            }
+            | Fast::AvgFloat64 { counts, sums } => {
+                counts.resize(slots, 0);
                 sums.resize(slots, 0.0);
-                values.resize(slots, 0);
                 let array = arg.to_array(groups.len())?;
                 let a = array.as_primitive::<Float64Type>();
                 each_value(groups, a.values(), a.nulls(), |slot, v, valid| {
                     sums[slot] += if valid { v } else { 0.0 };
-                    values[slot] += valid as u64;
+                    counts[slot] += valid as u64;
                 });
             }
             Fast::Count { counts } => {
@@ -451,16 +456,6 @@ impl Fast {
                     counts[slot] += valid as u64;
                 });
             }
-            Fast::AvgFloat64 { counts, sums } => {
-                counts.resize(slots, 0);
-                sums.resize(slots, 0.0);
-                let array = arg.to_array(groups.len())?;
-                let a = array.as_primitive::<Float64Type>();
-                each_value(groups, a.values(), a.nulls(), |slot, v, valid| {
-                    sums[slot] += if valid { v } else { 0.0 };
-                    counts[slot] += valid as u64;
-                });
-            }
         }
         Ok(())
     }
@@ -469,9 +464,12 @@ impl Fast {
     fn size(&self) -> usize {
         match self {
             Fast::SumInt64 { sums, values } => sums.capacity() * 8 + values.capacity() * 8,
-            Fast::SumFloat64 { sums, values } => sums.capacity() * 8 + values.capacity() * 8,
+            Fast::SumFloat64 {
+                sums,
+                values: counts,
+            }
+            | Fast::AvgFloat64 { counts, sums } => counts.capacity() * 8 + sums.capacity() * 8,
             Fast::Count { counts } => counts.capacity() * 8,
-            Fast::AvgFloat64 { counts, sums } => counts.capacity() * 8 + sums.capacity() * 8,
         }
     }
 
