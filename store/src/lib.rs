@@ -619,6 +619,9 @@ mod tests {
         assert_eq!(store.query_engine().cached_footers(), 2);
         assert_eq!(count(&store, "p").await, 200);
         assert_eq!(store.query_engine().cached_footers(), 2);
+        // The page index comes with the footer, so the cache serves filtered scans too (the
+        // scan would otherwise read it from the file on every query, outside the cache).
+        assert_eq!(store.query_engine().cached_page_indexes(), 2);
     }
 
     #[tokio::test]

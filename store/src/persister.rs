@@ -188,6 +188,11 @@ const LARGE_TEXT_PAGE_BYTES: usize = 4 << 20;
 const SMALL_TEXT_PAGE_BYTES: usize = 128 << 10;
 const ATTRIBUTE_PAGE_BYTES: usize = 1 << 20;
 
+/// Ids that are (nearly) unique per row. A dictionary of them is as large as the column plus an
+/// index per row, and a point lookup must decode all of it (up to 1 MiB of ids) to read one
+/// row: plain pages compress to a third of the bytes (docs/benchmarks.md, run P).
+const ID_COLUMNS: &[&str] = &["trace_id", "span_id", "parent_span_id"];
+
 /// Nested timestamps that are worth delta encoding like the top-level ones.
 const NESTED_TIME_COLUMNS: &[&[&str]] = &[&["events", "list", "item", "time"]];
 
@@ -250,6 +255,11 @@ pub fn writer_properties(table: Table, rows: usize) -> WriterProperties {
             .set_column_data_page_size_limit(col.clone(), *page_bytes)
             // Min/max of prompts prune nothing.
             .set_column_statistics_enabled(col, EnabledStatistics::None);
+    }
+    for id in ID_COLUMNS {
+        if schema.field_with_name(id).is_ok() {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(*id), false);
+        }
     }
     let mut time_columns: Vec<ColumnPath> = NESTED_TIME_COLUMNS
         .iter()
@@ -421,6 +431,41 @@ mod tests {
         for column in ["trace_id", "duration_ms", "end_time"] {
             assert!(pages[column] >= 20_000 / PAGE_ROWS, "{column}: {pages:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn ids_are_plain_encoded_and_categories_use_a_dictionary() {
+        use parquet::basic::Encoding;
+        use parquet::file::metadata::ParquetMetaDataReader;
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let rows: Vec<_> = (0..3_000_i64)
+            .map(|i| {
+                let mut row = span_row(i);
+                row.parent_span_id = Some(format!("{:016x}", i + 1_000_000));
+                row
+            })
+            .collect();
+        let batch = crate::records::spans_batch(&rows).unwrap();
+        let files = persist(&store, Table::Spans, "p", &[batch]).await.unwrap();
+        let path = ObjectPath::from(files[0].file.path.as_str());
+        let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+        let meta = ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .unwrap();
+        let encodings = |name: &str| -> Vec<Encoding> {
+            let rg = meta.row_group(0);
+            let c = (0..rg.num_columns())
+                .map(|i| rg.column(i))
+                .find(|c| c.column_path().string() == name)
+                .unwrap_or_else(|| panic!("no column {name}"));
+            c.encodings().collect()
+        };
+        for id in ["trace_id", "span_id", "parent_span_id"] {
+            let e = encodings(id);
+            assert!(!e.contains(&Encoding::RLE_DICTIONARY), "{id}: {e:?}");
+        }
+        let e = encodings("service_name");
+        assert!(e.contains(&Encoding::RLE_DICTIONARY), "service_name: {e:?}");
     }
 
     #[tokio::test]

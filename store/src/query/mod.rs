@@ -3,6 +3,7 @@
 
 mod column_zip;
 mod dense_aggregate;
+mod file_readers;
 mod functions;
 mod group_keys;
 mod output;
@@ -170,6 +171,22 @@ impl QueryEngine {
     /// How many files' footers the shared metadata cache holds.
     pub fn cached_footers(&self) -> usize {
         self.metadata_cache.len()
+    }
+
+    /// How many of the cached footers came with their file's page index.
+    pub fn cached_page_indexes(&self) -> usize {
+        self.metadata_cache
+            .list_entries()
+            .values()
+            .filter(|e| {
+                e.value
+                    .file_metadata
+                    .extra_info()
+                    .get("page_index")
+                    .map(String::as_str)
+                    == Some("true")
+            })
+            .count()
     }
 
     /// Runs one read-only statement for `project`.

@@ -14,7 +14,6 @@ use datafusion::common::config::TableParquetOptions;
 use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -26,6 +25,7 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 
 use super::column_zip::{ColumnZipExec, Side};
+use super::file_readers::IndexedFileReaders;
 use super::time_bounds::TimeBounds;
 use super::trace_ids::wanted_trace_ids;
 use crate::schema::{cast_batch, Table};
@@ -109,14 +109,13 @@ impl TableProvider for PlumbTable {
                 ..Default::default()
             };
             let store_url = ObjectStoreUrl::parse(STORE_URL)?;
-            // DataFusion reads footers through the runtime's metadata cache only with this
-            // factory (its listing tables set it; a hand-built source does not): without it,
+            // DataFusion reads footers through the runtime's metadata cache only with a cached
+            // factory (its listing tables set one; a hand-built source does not): without it,
             // every query parsed every file's footer and page index again.
-            let readers: Arc<CachedParquetFileReaderFactory> =
-                Arc::new(CachedParquetFileReaderFactory::new(
-                    state.runtime_env().object_store(&store_url)?,
-                    state.runtime_env().cache_manager.get_file_metadata_cache(),
-                ));
+            let readers: Arc<IndexedFileReaders> = Arc::new(IndexedFileReaders::new(
+                state.runtime_env().object_store(&store_url)?,
+                state.runtime_env().cache_manager.get_file_metadata_cache(),
+            ));
             let predicate = match conjunction(filters.iter().cloned()) {
                 Some(predicate) => {
                     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
