@@ -276,6 +276,7 @@ impl Aggregation {
             for &g in &groups {
                 seen[g] = true;
             }
+            let uniform = one_group(&groups);
             for (i, acc) in accumulators.iter_mut().enumerate() {
                 let args = self.aggregates[i]
                     .expressions()
@@ -283,7 +284,7 @@ impl Aggregation {
                     .map(|e| e.evaluate(&batch))
                     .collect::<Result<Vec<ColumnarValue>>>()?;
                 match acc {
-                    Accumulator::Fast(fast) => fast.update(&args, &groups, seen.len())?,
+                    Accumulator::Fast(fast) => fast.update(&args, &groups, uniform, seen.len())?,
                     Accumulator::DataFusion(acc) => {
                         let values = args
                             .into_iter()
@@ -413,7 +414,15 @@ impl Fast {
         })
     }
 
-    fn update(&mut self, args: &[ColumnarValue], groups: &[usize], total: usize) -> Result<()> {
+    /// Adds one batch, whose rows are in `groups`; `uniform` is their group when they all share
+    /// one.
+    fn update(
+        &mut self,
+        args: &[ColumnarValue],
+        groups: &[usize],
+        uniform: Option<usize>,
+        total: usize,
+    ) -> Result<()> {
         let arg = &args[0];
         let slots = total * LANES;
         match self {
@@ -422,6 +431,14 @@ impl Fast {
                 values.resize(slots, 0);
                 let array = arg.to_array(groups.len())?;
                 let a = array.as_primitive::<Int64Type>();
+                if let Some(g) = uniform {
+                    // Files are sorted by service, so a batch grouped by it is mostly one group:
+                    // one running total and no per-row slot.
+                    let slot = g * LANES;
+                    sums[slot] = sums[slot].wrapping_add(masked_sum(a.values(), a.nulls()));
+                    values[slot] += (a.len() - a.null_count()) as u64;
+                    return Ok(());
+                }
                 each_value(groups, a.values(), a.nulls(), |slot, v, valid| {
                     // A null's slot may hold anything: masked, not branched on, since nulls
                     // (spans without tokens) come in no order a branch predictor could learn.
@@ -451,6 +468,11 @@ impl Fast {
                     ColumnarValue::Scalar(_) => None,
                     ColumnarValue::Array(a) => a.logical_nulls(),
                 };
+                if let Some(g) = uniform {
+                    let nulls = valid.as_ref().map_or(0, NullBuffer::null_count);
+                    counts[g * LANES] += (groups.len() - nulls) as u64;
+                    return Ok(());
+                }
                 let ones = vec![(); groups.len()];
                 each_value(groups, &ones, valid.as_ref(), |slot, (), valid| {
                     counts[slot] += valid as u64;
@@ -514,6 +536,32 @@ impl Fast {
     }
 }
 
+/// The group of every row, if they are all in one.
+fn one_group(groups: &[usize]) -> Option<usize> {
+    let (&first, rest) = groups.split_first()?;
+    rest.iter().all(|&g| g == first).then_some(first)
+}
+
+/// The wrapping sum of the values that are not null, 64 rows per word of the validity bitmap so
+/// that the loop has no per-row branch or bit lookup.
+fn masked_sum(values: &[i64], nulls: Option<&NullBuffer>) -> i64 {
+    let Some(nulls) = nulls else {
+        return values.iter().fold(0, |s, &v| s.wrapping_add(v));
+    };
+    let bits = nulls.inner().bit_chunks();
+    let add_masked = |sum: i64, chunk: &[i64], mask: u64| {
+        chunk.iter().enumerate().fold(sum, |s, (j, &v)| {
+            s.wrapping_add(v & -(((mask >> j) & 1) as i64))
+        })
+    };
+    let full = values.chunks_exact(64);
+    let tail = full.remainder();
+    let sum = full
+        .zip(bits.iter())
+        .fold(0, |s, (chunk, mask)| add_masked(s, chunk, mask));
+    add_masked(sum, tail, bits.remainder_bits())
+}
+
 /// Calls `add(slot, value, valid)` for every row, in row order, where `slot` is the row's group
 /// times [`LANES`] plus its lane; `value` is anything where `valid` is false.
 fn each_value<T: Copy>(
@@ -535,5 +583,61 @@ fn each_value<T: Copy>(
                 add(slot(i, g), v, valid);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tokens with nulls at irregular rows, as an array that starts mid-bitmap (a slice).
+    fn tokens(rows: usize) -> Int64Array {
+        let all: Int64Array = (0..rows + 3)
+            .map(|i| (i % 3 != 0 && i % 7 != 2).then_some(i as i64 * 1_000 - 5))
+            .collect();
+        all.slice(3, rows)
+    }
+
+    #[test]
+    fn masked_sum_adds_exactly_the_values_that_are_not_null() {
+        for rows in [0, 1, 63, 64, 65, 200] {
+            let a = tokens(rows);
+            let want: i64 = a.iter().flatten().sum();
+            assert_eq!(masked_sum(a.values(), a.nulls()), want, "{rows} rows");
+            let no_nulls = Int64Array::from(a.values().to_vec());
+            let want: i64 = a.values().iter().sum();
+            assert_eq!(masked_sum(no_nulls.values(), None), want, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn a_batch_of_one_group_adds_up_as_row_by_row() {
+        let a = tokens(200);
+        let args = [ColumnarValue::Array(Arc::new(a.clone()))];
+        let groups = vec![2; a.len()];
+        let kinds: [fn() -> Fast; 2] = [
+            || Fast::SumInt64 {
+                sums: vec![],
+                values: vec![],
+            },
+            || Fast::Count { counts: vec![] },
+        ];
+        for fresh in kinds {
+            let (mut whole, mut by_row) = (fresh(), fresh());
+            whole.update(&args, &groups, Some(2), 3).unwrap();
+            by_row.update(&args, &groups, None, 3).unwrap();
+            let (whole, by_row) = (whole.state(3), by_row.state(3));
+            assert_eq!(whole.len(), by_row.len());
+            for (w, r) in whole.iter().zip(&by_row) {
+                assert_eq!(w.to_data(), r.to_data());
+            }
+        }
+    }
+
+    #[test]
+    fn one_group_only_when_every_row_shares_it() {
+        assert_eq!(one_group(&[]), None);
+        assert_eq!(one_group(&[4, 4, 4]), Some(4));
+        assert_eq!(one_group(&[4, 4, 1]), None);
     }
 }
