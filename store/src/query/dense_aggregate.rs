@@ -6,9 +6,11 @@
 //! Plumb is asked most (tokens per service, errors per model) that lookup was a fifth of the CPU
 //! (`perf`), and its accumulators another fifth, checking each row's validity and group through
 //! generic code. Here the id itself is the group index, and `sum`, `count` and `avg` of plain
-//! numbers add up in a tight loop per batch ([`Fast`]); other aggregates get DataFusion's own
-//! accumulators, fed the ids directly. The result has exactly the rows and columns, states
-//! included, that DataFusion's partial aggregate would give its final stage.
+//! numbers add up in a tight loop per batch ([`Fast`]), or in one running total when every row of
+//! the batch has the same key (Int64 sums and counts), as grouping by the column a file is sorted
+//! by gives; other aggregates get DataFusion's own accumulators, fed the ids directly. The result
+//! has exactly the rows and columns, states included, that DataFusion's partial aggregate would
+//! give its final stage.
 //!
 //! Only a partial aggregate with one group key, that key an interned id, and accumulators that
 //! take group indices, is replaced; everything else keeps DataFusion's own operator.
