@@ -41,11 +41,25 @@ def groundedness():
             f" {t3.get('weak_kinds', '?')} {t3.get('weak_pairs_per_label', '?')} twins each, every other kind"
             f" {t3.get('replay_pairs_per_label', '?')} replayed; LR {t3['lr']}, {t3['steps_done']} of"
             f" {t3['steps_planned']} steps in {round(t3['seconds'] / 60, 1)} min (paused while benchmarks ran).")
+    tl, el = m.get("training_lora"), m.get("export_lora", {})
+    if tl:
+        twins = ", ".join(f"{k} {v}" for k, v in tl["twins_per_kind"].items())
+        phase2 += (
+            f" Then an adapter round (judges/train/lora.py): {tl['method']}. Batches of {tl['twins_per_batch']} twins"
+            f" (a supported claim and its edit, same window), cross-entropy plus a ranking loss (weight"
+            f" {tl['rank_loss_weight']}) that puts each supported twin above its edit; twins per kind: {twins}, from"
+            f" {', '.join(tl['train_files'])}; LR {tl['lr']}, {tl['steps_done']} of {tl['steps_planned']} steps"
+            f" ({tl['pairs_seen']} pairs) in {round(tl['seconds'] / 60, 1)} min. judges/train/export_lora.py grafts the"
+            " adapter beside each adapted projection of the previous int8 file, whose bytes stay as they were, so git"
+            " stores this version as a small delta; the adapter is fp16 in the file. PyTorch (with the adapter) vs the"
+            f" grafted int8 file, as served: max |dP| {f(el['parity']['max_abs_torch_lora_vs_int8_graft'])}"
+            f" (mean {f(el['parity']['mean_abs_torch_lora_vs_int8_graft'])}) on 64 dev pairs, about what the int8"
+            " file without the adapter differs from its own dequantized weights (recover.py): the activations' 8-bit rounding.")
     weak = [k for k, v in s["per_kind"].items() if v["recall_unsupported"] < 0.8]
     text = f"""# plumb-groundedness-minilm-l6
 
 Cross-encoder judge: (context window, claim) -> P(claim is supported by the window).
-Files: `model.onnx` (int8, dynamic quantization, {ex.get('int8_mb', '?')} MB), `tokenizer.json`,
+Files: `model.onnx` (int8, dynamic quantization, {el.get('model_mb', ex.get('int8_mb', '?'))} MB), `tokenizer.json`,
 `plumb-judge.json`, `metrics.json`, `parity.json`. Rebuild: `judges/train/run.sh`.
 The word-embedding matrix is not in `model.onnx`: training leaves it frozen, so it is the base
 model's, and the file reads it (fp32) as ONNX external data from `base-model.safetensors`, the

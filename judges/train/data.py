@@ -20,6 +20,11 @@ from common import SEED, WINDOW_WORDS, WORK, fix_glued, halueval_items, sentence
 KINDS = ["entity", "number", "date", "negation_add", "negation_remove", "role_swap", "antonym",
          "other_doc", "outside_window", "extrinsic_add"]
 PAIRS_PER_KIND = {"train": int(os.environ.get("TRAIN_PAIRS_PER_KIND", "2000")), "dev": 100, "test": 300}
+# Share of train windows that also hold one sentence of another document, before or after the window's
+# own text (both twins alike). The server joins all retrieved documents into one context, so its windows
+# cross document boundaries; without such windows an adapter learned to doubt a supported claim when an
+# unrelated sentence followed it. 0 keeps every set as data.py always built it (dev and test never get any).
+DISTRACTOR_RATE = float(os.environ.get("DISTRACTOR_RATE", "0"))
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
@@ -290,6 +295,11 @@ def build(split, docs, rng):
                 if not full:
                     continue
                 win = rng.choice(full)
+                if split == "train" and DISTRACTOR_RATE > 0 and rng.random() < DISTRACTOR_RATE:
+                    other = [x for _, x in (all_sents[rng.randrange(len(all_sents))] for _ in range(20))
+                             if x not in d["text"] and 5 <= len(x.split()) <= 25]
+                    if other:
+                        win = f"{other[0]} {win}" if rng.random() < 0.5 else f"{win} {other[0]}"
                 kinds = sorted((k for k in KINDS if need[k] > 0), key=lambda k: -need[k] + rng.random())
                 for k in kinds:
                     base = rewrite(s, rng) if rng.random() < 0.5 else s

@@ -149,6 +149,7 @@ def main():
     if os.environ.get("PHASE2", "1") == "1":  # PHASE2=0 when the shipped model is phase 1's
         phases.append(("training_phase2", "train_info_phase2.json"))
     phases.append(("training_phase3", "train_info_phase3.json"))  # a third phase, where one ran
+    phases.append(("training_lora", "train_info_lora.json"))  # an adapter round (lora.py), where one ran
     if os.environ.get("JOINT", "0") == "1":  # the two-head experiment (joint.py) is evaluated
         phases.append(("training_joint", "train_info_joint.json"))
     for key, f in phases:
@@ -158,6 +159,14 @@ def main():
     p = os.path.join(WORK, "export", "export_info.json")
     if os.path.exists(p):
         res["export"] = json.load(open(p))
+    p = os.path.join(WORK, "export", "export_info_lora.json")  # export_lora.py's graft of that adapter
+    if "training_lora" in res and os.path.exists(p):
+        res["export_lora"] = json.load(open(p))
+        # The adapter sits on the shipped model: that model's training and export records stay its history.
+        shipped = json.load(open(os.path.join(MODELS, "groundedness", "metrics.json")))
+        for key in ("training", "training_phase2", "training_phase3", "export"):
+            if key in shipped:
+                res[key] = shipped[key]
     res["eval_seconds"] = round(time.time() - t0, 1)
     json.dump(res, open(os.path.join(out, "metrics.json"), "w"), indent=1)
     # The shipped model's summary goes to eval/; an experiment's (GROUNDEDNESS_DIR) next to it.

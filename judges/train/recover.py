@@ -4,7 +4,7 @@ Why: the fp32 checkpoint of a training run lives in .work/ (git-ignored, gone on
 but a further training phase and the PyTorch side of the speed benchmark need torch weights of
 the model that ships. Dequantizing the committed model gives them without retraining:
 every MatMulInteger weight is (q - zero_point) * scale per output column, the position and type
-embeddings per tensor; the word embeddings were frozen in training, so they come unchanged from
+embeddings per tensor, plus any grafted low-rank adapter (export_lora.py); the word embeddings were frozen in training, so they come unchanged from
 all-MiniLM-L6-v2 (newer files read them from those weights anyway); layer norms and biases are
 stored in fp32 already. Prints how far the recovered model's P(supported) is from the int8
 model's on dev pairs."""
@@ -46,8 +46,12 @@ def dequantized_weights(path):
         module = m.group(1).replace("/", ".") if m else (
             "rel_head" if node.output[0].startswith("relevance_logits") else "head")
         base = node.input[1][: -len("_quantized")]
-        out[f"{module}.weight"] = torch.from_numpy(deq(base).T.copy())  # ONNX [in, out] -> nn.Linear [out, in]
-    return out
+        w = deq(base)  # ONNX [in, out]
+        # A low-rank adapter grafted beside this projection (export_lora.py) adds x A^T B^T: fold it in.
+        if f"lora.{module}.a" in init:
+            w = w + init[f"lora.{module}.a"].astype(np.float32) @ init[f"lora.{module}.b"].astype(np.float32)
+        out[f"{module}.weight"] = torch.from_numpy(w.T.copy())  # -> nn.Linear [out, in]
+    return {k: v for k, v in out.items() if not k.startswith("lora.")}
 
 
 def main():
