@@ -48,7 +48,7 @@ def groundedness():
             f" Then an adapter round (judges/train/lora.py): {tl['method']}. Batches of {tl['twins_per_batch']} twins"
             f" (a supported claim and its edit, same window), cross-entropy plus a ranking loss (weight"
             f" {tl['rank_loss_weight']}) that puts each supported twin above its edit; twins per kind: {twins}, from"
-            f" {', '.join(tl['train_files'])}; LR {tl['lr']}, {tl['steps_done']} of {tl['steps_planned']} steps"
+            f" {', '.join(tl['train_files'])}" + (f" ({tl['data']})" if tl.get("data") else "") + f"; LR {tl['lr']}, {tl['steps_done']} of {tl['steps_planned']} steps"
             f" ({tl['pairs_seen']} pairs) in {round(tl['seconds'] / 60, 1)} min. judges/train/export_lora.py grafts the"
             " adapter beside each adapted projection of the previous int8 file, whose bytes stay as they were, so git"
             " stores this version as a small delta; the adapter is fp16 in the file. PyTorch (with the adapter) vs the"
