@@ -22,7 +22,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from common import MINILM, MODELS, WORK
-from export import INPUTS, best_threshold, cross_encoder_manifest, ort_scores, session
+from export import best_threshold, cross_encoder_manifest, ort_scores, session
 from lora import TARGETS, with_adapters
 from model import LAYERS, load_minilm
 from train import collate, tokenizer
