@@ -12,8 +12,10 @@ use serde_json::{json, Value};
 const QUERY: &str = "When was the Eiffel Tower built?";
 const ON_TOPIC: &str = "The Eiffel Tower was constructed from 1887 to 1889 as the entrance arch to the 1889 World's Fair.";
 const CONTEXT: &str = "The Eiffel Tower was finished in 1889 for the World's Fair in Paris. It is made of wrought iron and was designed by the company of Gustave Eiffel.";
-/// Two sentences the context supports and two it does not.
-const RESPONSE: &str = "The tower was completed in 1889. It is made of bronze. Gustave Eiffel's company designed it. The tower is in Berlin.";
+/// Two sentences the context supports and two it does not. The supported ones score well clear of
+/// the threshold: "Gustave Eiffel's company designed it." scored 0.7034 against the shipped model's
+/// 0.703, closer than int8 scores of one file differ between CPUs (up to 7e-4), so it could flip.
+const RESPONSE: &str = "The tower was completed in 1889. It is made of bronze. It was designed by Gustave Eiffel's company. The tower is in Berlin.";
 const OFF_TOPIC: &str = "Bananas are rich in potassium and grow in tropical climates.";
 
 fn post(url: &str, body: &str) -> (u16, Value) {

@@ -81,7 +81,10 @@ def main():
     for f in ("tokenizer.json", "base-model.safetensors"):
         if not os.path.exists(os.path.join(OUT, f)):
             shutil.copy(os.path.join(SHIPPED, f), os.path.join(OUT, f))
-    adapters = torch.load(os.path.join(WORK, "ckpt", "lora.pt"))
+    adapters = torch.load(os.path.join(WORK, "ckpt", os.environ.get("ADAPTER", "lora.pt")))
+    # ADAPTER_SCALE < 1 grafts part of the adapter: a point between the shipped model and the trained one.
+    scale = float(os.environ.get("ADAPTER_SCALE", "1"))
+    adapters = {k: (a, b * scale) for k, (a, b) in adapters.items()}
     assert set(adapters) == {f"layers.{i}.{n}" for i in range(LAYERS) for n in TARGETS}
     dst = os.path.join(OUT, "model.onnx")
     graft(os.path.join(SHIPPED, "model.onnx"), adapters, dst)
@@ -107,7 +110,7 @@ def main():
     manifest = cross_encoder_manifest(shipped["name"], "groundedness", ["context", "claim"], thr)
     manifest["version"] = str(int(shipped["version"]) + 1)
     json.dump(manifest, open(os.path.join(OUT, "plumb-judge.json"), "w"), indent=2)
-    info = {"adapter": "lora.pt grafted onto the committed int8 graph",
+    info = {"adapter": f"{os.environ.get('ADAPTER', 'lora.pt')} x {scale} grafted onto the committed int8 graph",
             "parity": {"max_abs_torch_lora_vs_int8_graft": float(np.abs(ref - p8).max()),
                        "mean_abs_torch_lora_vs_int8_graft": float(np.abs(ref - p8).mean())},
             "dev_threshold": thr, "dev_bacc_at_threshold": bacc, "dev_pairs": len(dev),
