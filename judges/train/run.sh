@@ -46,6 +46,8 @@ if [ "${LORA:-0}" = 1 ]; then
   run recover.py
   TIME_BUDGET_S="${LORA_BUDGET_S:-2100}" REPLAY_TWINS="${REPLAY_TWINS:-400}" run lora.py
   run export_lora.py
+  # The end-to-end tests' sentences first (seconds): a candidate that fails them cannot ship anyway.
+  run smoke.py "$WORK/lora_model"
   GROUNDEDNESS_DIR="$WORK/lora_model" run evaluate.py
   log "adapter round done after ${SECONDS}s: compare $WORK/lora_model/evaluation.md with judges/eval/groundedness.md"
   exit 0
