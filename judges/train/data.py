@@ -25,6 +25,10 @@ PAIRS_PER_KIND = {"train": int(os.environ.get("TRAIN_PAIRS_PER_KIND", "2000")), 
 # cross document boundaries; without such windows an adapter learned to doubt a supported claim when an
 # unrelated sentence followed it. 0 keeps every set as data.py always built it (dev and test never get any).
 DISTRACTOR_RATE = float(os.environ.get("DISTRACTOR_RATE", "0"))
+# Share of train claims (both twins alike) paraphrased against their window by paraphrase(): supported
+# claims that are not near-copies, so that a ranking loss over twins cannot reward literal matching.
+# 0 keeps every set as before (no extra random draws).
+PARAPHRASE_RATE = float(os.environ.get("PARAPHRASE_RATE", "0"))
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
@@ -118,6 +122,41 @@ def rewrite(s, rng):
     if not ops:
         return s
     return rng.choice(ops)(s)
+
+
+MORE_SYNONYMS = {"finished": "completed", "completed": "finished", "built": "constructed", "constructed": "built",
+                 "founded": "established", "established": "founded", "bought": "purchased", "purchased": "bought",
+                 "metres": "meters", "meters": "metres", "began": "commenced", "award": "prize", "prize": "award",
+                 "died": "perished", "largest": "biggest", "biggest": "largest", "shows": "programs",
+                 "author": "writer", "writer": "author", "singer": "vocalist", "musician": "artist"}
+PRONOUNS = ("It", "He", "She", "They")
+
+
+def paraphrase(s, win, rng):
+    """A label-preserving paraphrase of s against its window, or s: a leading pronoun replaced by the
+    name that starts the window's sentence before it, a name like "The Eiffel Tower" shortened to
+    "the tower", or a synonym the window does not use."""
+    ops = []
+    first = s.split(" ", 1)[0]
+    i = win.find(s)
+    if first in PRONOUNS and i > 0:
+        prev = sentences(win[:i])
+        ents = entities(prev[-1]) if prev else []
+        if ents:
+            name = next((p for p in ("The " + ents[0], ents[0]) if prev[-1].startswith(p)), None)
+            if name:
+                ops.append(lambda x, name=name: name + x[len(first):] if x.startswith(first + " ") else x)
+    for e in entities(s):
+        words = e.split()
+        m = re.search(r"(?<![\w])([Tt]he) " + re.escape(e) + r"(?![\w])", s)
+        if m and len(words) >= 2 and words[-1].isalpha() and len(words[-1]) > 3:
+            ops.append(lambda x, e=e, w=words[-1]: re.sub(r"(?<![\w])([Tt]he) " + re.escape(e) + r"(?![\w])",
+                                                          lambda mm: mm.group(1) + " " + w.lower(), x, count=1))
+            break
+    for k, v in MORE_SYNONYMS.items():
+        if wsub(s, k, "#") != s and wsub(win, v, "#") == win:
+            ops.append(lambda x, k=k, v=v: wsub(x, k, v))
+    return rng.choice(ops)(s) if ops else s
 
 
 # ---------- perturbations: each returns an unsupported edit of s, or None when not applicable ----------
@@ -303,6 +342,8 @@ def build(split, docs, rng):
                 kinds = sorted((k for k in KINDS if need[k] > 0), key=lambda k: -need[k] + rng.random())
                 for k in kinds:
                     base = rewrite(s, rng) if rng.random() < 0.5 else s
+                    if split == "train" and PARAPHRASE_RATE > 0 and rng.random() < PARAPHRASE_RATE:
+                        base = paraphrase(base, win, rng)
                     pos, neg = base, None
                     if k in PERTURB:
                         neg = PERTURB[k](base, win, pool_ents, rng)
