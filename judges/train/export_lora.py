@@ -10,7 +10,9 @@ the session loads).
 Writes the grafted model, its dev-calibrated threshold and manifest into OUT_DIR (default
 .work/lora_model/, next to copies of the shipped tokenizer and base weights, so evaluate.py can
 measure it with GROUNDEDNESS_DIR before it replaces models/groundedness). Prints how close the
-grafted int8 model is to the PyTorch model with the adapter on dev pairs."""
+grafted int8 model is to the PyTorch model with the adapter on dev pairs.
+Env: ADAPTER (a checkpoint under .work/ckpt, default lora.pt), ADAPTER_SCALE (default 1: the whole
+adapter; less grafts a point between the shipped model and the trained one), OUT_DIR."""
 import json
 import os
 import shutil
